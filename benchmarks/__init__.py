@@ -1,0 +1,1 @@
+"""Synthetic population, benchmark datasets and accuracy/scale benchmarks."""

@@ -1,0 +1,1 @@
+"""Hub side: load -> splink model -> clusters -> events -> indicators -> outputs."""

@@ -1,0 +1,99 @@
+"""Load encoded extracts into DuckDB and collapse each source to distinct identities.
+
+Checks first that every extract matches its manifest (SHA-256) and that all were encoded
+under one key id: tokens from two keys never match, so mixing them would silently link nothing.
+Tables made here:
+  records(source, record_id, identity_id)          one row per encoded record
+  identities(unique_id, source_dataset, ..., n_records)  distinct identity tuples per source
+  events_<kind>(source, record_id, <event fields>)  the event part of each record
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from migralink.config import JobConfig
+from migralink.errors import LinkageError
+from migralink.schema import EVENT_FIELDS
+from pseudonymise.manifest import read_manifest
+from pseudonymise.spec import file_sha256
+
+IDENTITY_PREFIXES = ("bf_", "tok_")
+IDENTITY_CODES = ("birth_year", "dob_placeholder", "sex", "nationality")
+
+
+@dataclass(frozen=True)
+class LoadedSource:
+    name: str
+    kind: str
+    path: Path
+    manifest: dict
+
+
+def check_extracts(config: JobConfig) -> list[LoadedSource]:
+    """Every source has an encoded file matching its manifest; one key id across all."""
+    loaded = []
+    for name, source in config.sources.items():
+        encoded, manifest_file = config.encoded_file(name), config.manifest_file(name)
+        for path in (encoded, manifest_file):
+            if not path.exists():
+                raise LinkageError(f"{path}: missing; run `migralink pseudonymise --source {name}`")
+        manifest = read_manifest(manifest_file)
+        if file_sha256(encoded) != manifest["output"]["sha256"]:
+            raise LinkageError(f"{encoded}: SHA-256 differs from {manifest_file.name}; "
+                               "the file was altered or replaced after encoding")
+        loaded.append(LoadedSource(name, source.kind, encoded, manifest))
+    key_ids = {s.name: s.manifest["key_id"] for s in loaded}
+    if len(set(key_ids.values())) > 1:
+        listing = ", ".join(f"{name}: {key}" for name, key in sorted(key_ids.items()))
+        raise LinkageError(f"extracts were encoded with different keys ({listing}); "
+                           "re-encode them with one project key")
+    return loaded
+
+
+def identity_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    names = [row[0] for row in con.execute(
+        "SELECT name FROM parquet_schema(?) WHERE num_children IS NULL", [str(path)]
+    ).fetchall()]
+    return [c for c in names if c.startswith(IDENTITY_PREFIXES) or c in IDENTITY_CODES]
+
+
+def load_sources(con: duckdb.DuckDBPyConnection, sources: list[LoadedSource]) -> list[str]:
+    """Create records, identities and events_<kind>; returns the identity column names."""
+    columns = identity_columns(con, sources[0].path)
+    for source in sources[1:]:
+        if identity_columns(con, source.path) != columns:
+            raise LinkageError(f"{source.path}: identity columns differ from "
+                               f"{sources[0].path.name}; were they encoded with one spec?")
+    cols = ", ".join(columns)
+    struct = ", ".join(f"{c} := {c}" for c in columns)
+    selects = [
+        f"SELECT '{s.name}' AS source, record_id, {cols}, "
+        f"'{s.name}:' || md5(CAST(struct_pack({struct}) AS VARCHAR))[:16] AS identity_id "
+        f"FROM read_parquet('{s.path}')"
+        for s in sources
+    ]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _encoded AS {' UNION ALL '.join(selects)}")
+    con.execute("CREATE OR REPLACE TABLE records AS "
+                "SELECT source, record_id, identity_id FROM _encoded")
+    values = ", ".join(f"any_value({c}) AS {c}" for c in columns)
+    con.execute(
+        "CREATE OR REPLACE TABLE identities AS SELECT identity_id AS unique_id, "
+        f"any_value(source) AS source_dataset, {values}, "
+        "count(*) AS n_records FROM _encoded GROUP BY identity_id"
+    )
+    con.execute("DROP TABLE _encoded")
+    for kind in sorted({s.kind for s in sources}):
+        fields = list(EVENT_FIELDS[kind])
+        if not fields:
+            continue
+        of_kind = [
+            f"SELECT '{s.name}' AS source, record_id, {', '.join(fields)} "
+            f"FROM read_parquet('{s.path}')"
+            for s in sources if s.kind == kind
+        ]
+        con.execute(f"CREATE OR REPLACE TABLE events_{kind} AS {' UNION ALL '.join(of_kind)}")
+    return columns

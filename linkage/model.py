@@ -1,0 +1,123 @@
+"""The Fellegi-Sunter model: splink 5 on DuckDB, settings generated from the linkage rules.
+
+block -> compare -> train (prior from deterministic rules, u by random sampling, m by EM)
+-> predict. Input is the `identities` table made by linkage.load.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+from splink import DuckDBAPI, Linker, SettingsCreator
+from splink.internals.splink_dataframe import SplinkDataFrame
+
+from linkage.rules import LinkageRules, as_comparison_sql, expand
+
+
+class _Collect(logging.Handler):
+    """Keeps splink's warnings (untrained levels, unobserved levels) for the run summary,
+    instead of letting them scroll past on the terminal."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = " ".join(record.getMessage().split())
+        if message and message not in self.messages:
+            self.messages.append(message)
+
+
+def _collect_splink_warnings() -> _Collect:
+    logger = logging.getLogger("splink")
+    for handler in list(logger.handlers):
+        if isinstance(handler, _Collect):
+            logger.removeHandler(handler)
+    collector = _Collect()
+    logger.addHandler(collector)
+    logger.propagate = False
+    return collector
+
+
+def bloom_words(columns: list[str]) -> dict[str, int]:
+    """Bloom fields and their number of 64-bit words, read from the encoded column names."""
+    words: dict[str, int] = {}
+    for column in columns:
+        if column.startswith("bf_") and "_w" in column:
+            field = column.rsplit("_w", 1)[0]
+            words[field] = words.get(field, 0) + 1
+    return words
+
+
+def settings(rules: LinkageRules, columns: list[str]) -> dict[str, Any]:
+    """A splink settings dictionary: the model as data, printable and saved with the outputs."""
+    words = bloom_words(columns)
+    comparisons = []
+    for comparison in rules.comparisons:
+        levels = []
+        for level in comparison.levels:
+            entry: dict[str, Any] = {
+                "sql_condition": (
+                    "ELSE" if level.else_ else as_comparison_sql(expand(level.sql or "", words))
+                ),
+                "label_for_charts": level.label,
+            }
+            if level.null_level:
+                entry["is_null_level"] = True
+            levels.append(entry)
+        comparisons.append({
+            "output_column_name": comparison.name,
+            "comparison_description": comparison.description or comparison.name,
+            "comparison_levels": levels,
+        })
+    return {
+        "link_type": "dedupe_only",
+        "unique_id_column_name": "unique_id",
+        "comparisons": comparisons,
+        "blocking_rules_to_generate_predictions": [
+            {"blocking_rule": expand(p.sql, words), "sql_dialect": "duckdb"} for p in rules.blocking
+        ],
+        "retain_matching_columns": False,
+        "retain_intermediate_calculation_columns": False,
+        "additional_columns_to_retain": ["source_dataset"],
+        "max_iterations": 20,
+    }
+
+
+@dataclass
+class TrainedModel:
+    linker: Linker
+    rules: LinkageRules
+    warnings: list[str]
+
+    def predict(self) -> SplinkDataFrame:
+        """Scored candidate pairs at or above half the link threshold (the rest never link)."""
+        floor = min(0.5, self.rules.threshold.match_probability)
+        return self.linker.inference.predict(threshold_match_probability=floor)
+
+    def model_json(self) -> dict[str, Any]:
+        return self.linker.misc.save_model_to_json()
+
+
+def train(con: duckdb.DuckDBPyConnection, rules: LinkageRules, columns: list[str]) -> TrainedModel:
+    """Build the linker on the `identities` table and estimate its parameters."""
+    collector = _collect_splink_warnings()
+    db_api = DuckDBAPI(connection=con)
+    table = db_api.register("identities")
+    linker = Linker(table, SettingsCreator.from_path_or_dict(settings(rules, columns)),
+                    log_level=None)
+    words = bloom_words(columns)
+    training = rules.training
+    linker.training.estimate_probability_two_random_records_match(
+        [expand(sql, words) for sql in training.deterministic],
+        recall=training.deterministic_recall,
+    )
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=training.u_max_pairs, seed=training.seed
+    )
+    for sql in training.em_passes:
+        linker.training.estimate_parameters_using_expectation_maximisation(expand(sql, words))
+    return TrainedModel(linker, rules, collector.messages)

@@ -1,0 +1,119 @@
+"""Linkage rules (rules/linkage/*.yaml) as typed objects, and the SQL macros they may use.
+
+Macros keep the rules readable: `dice(bf_given_name) >= 0.8` instead of a sum of popcounts.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from migralink.config import load_yaml
+from migralink.errors import ConfigError
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BlockingPass(_Rule):
+    name: str
+    sql: str
+
+
+class Level(_Rule):
+    label: str
+    sql: str | None = None
+    null_level: bool = False
+    else_: bool = Field(False, alias="else")
+
+    @model_validator(mode="after")
+    def _sql_or_else(self) -> Level:
+        if (self.sql is None) != self.else_:
+            raise ValueError(f"level '{self.label}': give `sql`, or `else: true` (not both)")
+        return self
+
+
+class Comparison(_Rule):
+    name: str
+    description: str = ""
+    levels: list[Level]
+
+    @model_validator(mode="after")
+    def _shape(self) -> Comparison:
+        if len(self.levels) < 2 or not self.levels[-1].else_:
+            raise ValueError(f"comparison '{self.name}': needs levels ending with `else: true`")
+        if any(level.else_ for level in self.levels[:-1]):
+            raise ValueError(f"comparison '{self.name}': only the last level may be `else`")
+        return self
+
+
+class Training(_Rule):
+    deterministic: list[str]
+    deterministic_recall: float = Field(0.7, gt=0, le=1)
+    u_max_pairs: float = Field(5e6, gt=0)
+    seed: int = 1
+    em_passes: list[str] = Field(min_length=1)
+
+
+class Threshold(_Rule):
+    match_probability: float = Field(0.9, gt=0, lt=1)
+
+
+class LinkageRules(_Rule):
+    version: int
+    blocking: list[BlockingPass] = Field(min_length=1)
+    comparisons: list[Comparison] = Field(min_length=1)
+    training: Training
+    threshold: Threshold = Threshold()
+
+
+def load_rules(path: Path) -> LinkageRules:
+    try:
+        return LinkageRules.model_validate(load_yaml(path))
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(str(path), f"{where}: {first['msg']}") from None
+
+
+_SIDE = re.compile(r"\b([lr])\.(\w+)")
+_DICE = re.compile(r"dice\(\s*(\w+)\s*(?:,\s*(\w+)\s*)?\)")
+_NULL = re.compile(r"null\(\s*(\w+)\s*\)")
+
+
+def dice_sql(left: str, right: str, words: int) -> str:
+    """Dice coefficient of two Bloom filters stored as `words` 64-bit words plus a popcount."""
+    common = " + ".join(f"bit_count(l.{left}_w{w} & r.{right}_w{w})" for w in range(words))
+    return f"(2.0 * ({common}) / nullif(l.{left}_pop + r.{right}_pop, 0))"
+
+
+def expand(sql: str, bloom_words: dict[str, int]) -> str:
+    """Replace dice() and null() macros with DuckDB SQL; unknown Bloom fields are an error."""
+
+    def words_of(field: str) -> int:
+        if field not in bloom_words:
+            raise ConfigError("linkage rules", f"dice({field}): no Bloom filter '{field}' "
+                              f"in the encoded extracts (have {sorted(bloom_words)})")
+        return bloom_words[field]
+
+    def dice(match: re.Match[str]) -> str:
+        left, right = match.group(1), match.group(2) or match.group(1)
+        words = words_of(left)
+        if words_of(right) != words:
+            raise ConfigError("linkage rules", f"dice({left}, {right}): filters differ in length")
+        return dice_sql(left, right, words)
+
+    def null(match: re.Match[str]) -> str:
+        field = match.group(1)
+        column = f"{field}_pop" if field in bloom_words else field
+        return f"(l.{column} IS NULL OR r.{column} IS NULL)"
+
+    return _NULL.sub(null, _DICE.sub(dice, sql))
+
+
+def as_comparison_sql(sql: str) -> str:
+    """splink comparison levels name columns `x_l` / `x_r` where blocking rules use `l.x`."""
+    return _SIDE.sub(lambda m: f"{m.group(2)}_{m.group(1)}", sql)

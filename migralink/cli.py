@@ -1,0 +1,137 @@
+"""The `migralink` command. Thin: each command parses arguments and calls one library function."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from migralink.errors import MigralinkError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Privacy-preserving linkage of migration records into ILO statistics.")
+
+
+def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A MigralinkError becomes one line on stderr and exit status 2 (traceback with --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except MigralinkError as err:
+            if os.environ.get("MIGRALINK_DEBUG"):
+                raise
+            hint = f"\n  hint: {err.hint}" if err.hint else ""
+            typer.echo(f"error: {err}{hint}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False) -> None:
+    if debug:
+        os.environ["MIGRALINK_DEBUG"] = "1"
+
+
+@app.command()
+@clear_errors
+def synth(
+    persons: Annotated[int, typer.Option(min=1, help="Number of persons.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 1,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("synth-output"),
+) -> None:
+    """Write a synthetic population's four raw extracts (out/raw) and its truth (out/truth)."""
+    from benchmarks.synth import synthesise
+
+    typer.echo(json.dumps(synthesise(persons, seed, out), default=str))
+
+
+@app.command()
+@clear_errors
+def keygen(
+    out: Annotated[Path, typer.Option(help="Key file to write.")],
+    passphrase_env: Annotated[str, typer.Option(
+        help="Environment variable holding the passphrase (prompted for when unset).")
+    ] = "MIGRALINK_PASSPHRASE",
+    force: Annotated[bool, typer.Option(help="Overwrite an existing key file.")] = False,
+) -> None:
+    """Create a random project secret, encrypted under a passphrase; print its key id."""
+    from pseudonymise.keys import write_key
+
+    if out.exists() and not force:
+        raise MigralinkError(f"{out}: exists; use --force to replace it (old encodings "
+                             "will no longer link with new ones)")
+    passphrase = os.environ.get(passphrase_env) or typer.prompt(
+        "Passphrase", hide_input=True, confirmation_prompt=True)
+    key = write_key(out, passphrase)
+    typer.echo(key.key_id)
+
+
+def _load(config: Path, workdir: Path | None):  # noqa: ANN202 - JobConfig, imported lazily
+    from migralink.config import load_config
+
+    return load_config(config, workdir)
+
+
+@app.command()
+@clear_errors
+def pseudonymise(
+    config: Annotated[Path, typer.Option(help="Job config (YAML).")],
+    source: Annotated[str, typer.Option(help="Source name in the config.")],
+    key: Annotated[Path | None, typer.Option(help="Key file (default: the config's).")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Override the config's workdir.")] = None,
+) -> None:
+    """Validate, normalise and encode one raw extract; write Parquet, rejects and manifest."""
+    from pseudonymise.job import pseudonymise_source
+    from pseudonymise.keys import passphrase_from_env, read_key
+
+    job = _load(config, workdir)
+    key_file = key or job.at(job.key.file)
+    project_key = read_key(key_file, passphrase_from_env(job.key.passphrase_env))
+    result = pseudonymise_source(job, source, project_key)
+    c = result.counts
+    typer.echo(f"{source}: {c.rows_in} rows in, {c.encoded} encoded, {c.rejected} rejected "
+               f"({result.rejects_file}); key id {project_key.key_id}")
+    typer.echo(f"encoded: {result.encoded_file}\nmanifest: {result.manifest_file}")
+
+
+@app.command()
+@clear_errors
+def link(
+    config: Annotated[Path, typer.Option(help="Job config (YAML).")],
+    workdir: Annotated[Path | None, typer.Option(help="Override the config's workdir.")] = None,
+) -> None:
+    """Link the encoded extracts, cluster persons, build events and indicators."""
+    from linkage.job import run_link
+
+    result = run_link(_load(config, workdir))
+    typer.echo(json.dumps({"counts": result.counts, "seconds": result.seconds}))
+    typer.echo("outputs: " + ", ".join(str(p) for p in result.outputs))
+
+
+@app.command()
+@clear_errors
+def demo(
+    persons: Annotated[int, typer.Option(min=100, help="Synthetic persons.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("demo-output"),
+    dataset: Annotated[str, typer.Option(help="synth or febrl4.")] = "synth",
+) -> None:
+    """Run the whole job on embedded data and measure it against the truth (quality.json)."""
+    from migralink.demo import DATASETS, run_demo, summary
+
+    if dataset not in DATASETS:
+        raise MigralinkError(f"--dataset must be one of {', '.join(DATASETS)}")
+    typer.echo(summary(run_demo(out, persons, seed, dataset)))
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -1,0 +1,213 @@
+"""Job configuration: validated on load into typed objects; nothing downstream re-checks it.
+
+A job config (configs/*.yaml) says where each producer's raw extract is, how its columns map
+onto the canonical schema (migralink.schema), which key and rules to use, and where outputs go.
+Relative paths are resolved against `workdir`; rule paths against the rules directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from migralink.errors import ConfigError
+from migralink.schema import DOC_TYPES, EVENT_FIELDS, DocType, SourceKind
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _data_dir(name: str) -> Path:
+    """`rules/` and `configs/` sit at the repository root (editable install) or in the package."""
+    packaged = PACKAGE_DIR / name
+    return packaged if packaged.is_dir() else PACKAGE_DIR.parent / name
+
+
+RULES_DIR = _data_dir("rules")
+CONFIGS_DIR = _data_dir("configs")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(_Strict):
+    """One raw column mapped onto a canonical field. A bare string in YAML means `column`."""
+
+    column: str
+    type: Literal["text", "code", "date", "month", "int"] = "text"
+    formats: list[str] = Field(default_factory=list)
+    codes: dict[str, str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"column": value} if isinstance(value, str) else value
+
+
+class DocumentSpec(_Strict):
+    """A document number column; its type is fixed (`type`) or read from `type_column`."""
+
+    number: str
+    type: DocType | None = None
+    type_column: str | None = None
+    types: dict[str, DocType] | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_type(self) -> DocumentSpec:
+        if (self.type is None) == (self.type_column is None):
+            raise ValueError("give either `type` or `type_column` (with `types`)")
+        if self.type_column is not None and not self.types:
+            raise ValueError("`type_column` needs `types`: raw value -> document type")
+        return self
+
+
+class IdentitySpec(_Strict):
+    given_name: FieldSpec | None = None
+    family_name: FieldSpec | None = None
+    sex: FieldSpec | None = None
+    birth_date: FieldSpec | None = None
+    nationality: FieldSpec | None = None
+    address: list[str] | None = None  # columns joined with a space (street, locality...)
+    documents: list[DocumentSpec] = Field(default_factory=list)
+
+
+class SourceConfig(_Strict):
+    kind: SourceKind
+    file: Path
+    format: Literal["csv", "parquet"] = "csv"
+    separator: str = ","
+    encoding: str = "utf-8"
+    record_id: str
+    identity: IdentitySpec
+    events: dict[str, FieldSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _events_match_kind(self) -> SourceConfig:
+        expected = EVENT_FIELDS[self.kind]
+        unknown = sorted(set(self.events) - set(expected))
+        missing = sorted(set(expected) - set(self.events))
+        if unknown:
+            raise ValueError(f"events {unknown} are not fields of a '{self.kind}' source")
+        if missing:
+            raise ValueError(f"a '{self.kind}' source needs event fields {missing}")
+        return self
+
+    def raw_columns(self) -> list[str]:
+        """Every raw column this mapping reads, in a stable order."""
+        cols = [self.record_id]
+        ident = self.identity
+        for spec in (ident.given_name, ident.family_name, ident.sex, ident.birth_date,
+                     ident.nationality):
+            if spec is not None:
+                cols.append(spec.column)
+        cols += ident.address or []
+        for doc in ident.documents:
+            cols.append(doc.number)
+            if doc.type_column:
+                cols.append(doc.type_column)
+        cols += [spec.column for spec in self.events.values()]
+        return list(dict.fromkeys(cols))
+
+
+class KeyConfig(_Strict):
+    file: Path
+    passphrase_env: str = "MIGRALINK_PASSPHRASE"
+
+
+class ValidationConfig(_Strict):
+    oldest_age: int = Field(120, ge=1, le=200)  # a birth date older than this is implausible
+
+
+class PathsConfig(_Strict):
+    raw: Path = Path("raw")
+    encoded: Path = Path("encoded")
+    producers: Path = Path("producers")
+    outputs: Path = Path(".")
+    truth: Path | None = None
+
+
+class JobConfig(_Strict):
+    name: str
+    workdir: Path
+    country: str = Field(pattern=r"^[A-Z]{3}$")
+    period: tuple[str, str] = ("2019-01", "2025-12")
+    key: KeyConfig
+    encoding: Path = Path("encoding.yaml")
+    linkage: Path = Path("linkage/default.yaml")
+    indicators: Path | None = Path("indicators")
+    paths: PathsConfig = PathsConfig()
+    validation: ValidationConfig = ValidationConfig()
+    sources: dict[str, SourceConfig]
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, sources: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        for name in sources:
+            if not name.isidentifier():
+                raise ValueError(f"source name '{name}' must be a plain identifier")
+        return sources
+
+    def at(self, path: Path) -> Path:
+        """Resolve a path from the config against the work directory."""
+        return path if path.is_absolute() else self.workdir / path
+
+    def rule(self, path: Path) -> Path:
+        """Resolve a rules path against the rules directory."""
+        return path if path.is_absolute() else RULES_DIR / path
+
+    def source(self, name: str) -> SourceConfig:
+        if name not in self.sources:
+            raise ConfigError(self.name, f"no source '{name}'; sources are {sorted(self.sources)}")
+        return self.sources[name]
+
+    def encoded_file(self, source: str) -> Path:
+        return self.at(self.paths.encoded) / f"{source}.parquet"
+
+    def manifest_file(self, source: str) -> Path:
+        return self.at(self.paths.encoded) / f"{source}.manifest.json"
+
+    def rejects_file(self, source: str) -> Path:
+        return self.at(self.paths.producers) / source / "rejects.csv"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.at(self.paths.outputs)
+
+
+def _format_validation(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(path), "file not found") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(str(path), f"not valid YAML: {err}") from None
+
+
+def load_config(path: Path | str, workdir: Path | str | None = None) -> JobConfig:
+    """Read and validate a job config; `workdir` overrides the config's own."""
+    path = Path(path)
+    if not path.exists() and (CONFIGS_DIR / path.name).exists():
+        path = CONFIGS_DIR / path.name
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "expected a mapping at the top level")
+    data.setdefault("name", path.stem)
+    if workdir is not None:
+        data["workdir"] = str(workdir)
+    try:
+        return JobConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(str(path), _format_validation(err)) from None
+
+
+__all__ = ["DOC_TYPES", "JobConfig", "SourceConfig", "FieldSpec", "load_config", "RULES_DIR"]

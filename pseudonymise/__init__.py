@@ -1,0 +1,1 @@
+"""Producer side: validate -> normalise -> encode (HMAC tokens, Bloom filters) -> manifest."""

@@ -1,0 +1,275 @@
+"""Read a producer's raw extract and validate it against its column mapping.
+
+`read_raw` fails with a clear error when the file cannot be read as mapped (missing file,
+missing column). `parse` never fails on bad values: it returns the rows it could parse in the
+canonical schema and, separately, every other row with its reasons, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from migralink.config import FieldSpec, SourceConfig
+from migralink.errors import ConfigError, InputError
+from migralink.schema import DOC_TYPES, EVENT_CODES, EVENT_FIELDS, OPTIONAL_EVENT_FIELDS, SEX_CODES
+
+ROW = "_row"  # 1-based data row number (the header is not counted)
+_DIRECTIVES = {"%d": r"(?P<d>\d{1,2})", "%m": r"(?P<m>\d{1,2})", "%Y": r"(?P<Y>\d{4})"}
+
+
+@dataclass(frozen=True)
+class Parsed:
+    rows: pl.DataFrame      # canonical columns of the rows that parsed, with ROW
+    rejects: pl.DataFrame   # ROW, reasons, then the raw mapped columns
+    notes: dict[str, int]   # kept rows with a value treated as unknown, by note
+
+
+def read_raw(path: Path, source: SourceConfig) -> pl.DataFrame:
+    """All mapped columns as strings, plus the row number; InputError when not readable."""
+    if not path.exists():
+        raise InputError(str(path), "file not found")
+    try:
+        if source.format == "parquet":
+            frame = pl.read_parquet(path).cast(pl.String)
+        else:
+            frame = pl.read_csv(path, separator=source.separator, encoding=source.encoding,
+                                infer_schema=False)
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as err:
+        raise InputError(str(path), f"cannot read as {source.format}: {err}") from None
+    for column in source.raw_columns():
+        if column not in frame.columns:
+            raise InputError(str(path), "mapped column is missing from the file "
+                             f"(columns found: {', '.join(frame.columns)})", column=column)
+    frame = frame.select(source.raw_columns())
+    return frame.with_columns(pl.all().str.strip_chars()).with_row_index(ROW, offset=1)
+
+
+def _format_regex(fmt: str) -> str:
+    pattern = re.escape(fmt)
+    for directive, group in _DIRECTIVES.items():
+        pattern = pattern.replace(re.escape(directive), group)
+    if "%" in pattern:
+        raise ConfigError(fmt, "date formats may use only %d, %m and %Y")
+    return f"^{pattern}$"
+
+
+def _date_parts(column: str, formats: list[str]) -> list[pl.Expr]:
+    """Year, month and day (0 = not given) from the first format that matches."""
+    parts: dict[str, list[pl.Expr]] = {"Y": [], "m": [], "d": []}
+    for fmt in formats:
+        regex = _format_regex(fmt)
+        for part in parts:
+            group = f"(?P<{part}>"
+            if group in regex:
+                index = re.compile(regex).groupindex[part]
+                parts[part].append(pl.col(column).str.extract(regex, index).cast(pl.Int32))
+            else:  # a part the format does not carry: 0 (unknown) when the format matched
+                parts[part].append(
+                    pl.when(pl.col(column).str.contains(regex)).then(pl.lit(0, pl.Int32))
+                )
+    return [pl.coalesce(exprs).alias(f"_{part}") for part, exprs in parts.items()]
+
+
+def _iso(year: pl.Expr, month: pl.Expr, day: pl.Expr) -> pl.Expr:
+    """A real calendar date from parts, or null (31 February, month 13...)."""
+    text = pl.format("{}-{}-{}", year.cast(pl.String).str.zfill(4),
+                     month.cast(pl.String).str.zfill(2), day.cast(pl.String).str.zfill(2))
+    return text.str.to_date("%Y-%m-%d", strict=False)
+
+
+def _problem(condition: pl.Expr, reason: str, column: str) -> pl.Expr:
+    return pl.when(condition).then(pl.lit(f"{reason}({column})"))
+
+
+class _Parser:
+    """Builds, for one source, the expressions giving canonical values and row problems."""
+
+    def __init__(self, source: SourceConfig, today: date, oldest_age: int):
+        self.source, self.today, self.oldest_age = source, today, oldest_age
+        self.values: list[pl.Expr] = []
+        self.problems: list[pl.Expr] = []
+        self.notes: list[pl.Expr] = []  # kept rows with a repaired value, counted in manifest
+
+    def given(self, column: str) -> pl.Expr:
+        return pl.col(column).is_not_null() & (pl.col(column) != "")
+
+    def code(self, name: str, spec: FieldSpec, allowed: set[str] | None) -> None:
+        raw = pl.col(spec.column)
+        mapped = raw.replace_strict(spec.codes, default=None) if spec.codes else raw
+        self.values.append(mapped.alias(name))
+        unknown = self.given(spec.column) & mapped.is_null()
+        if allowed is not None:
+            unknown = unknown | (mapped.is_not_null() & ~mapped.is_in(sorted(allowed)))
+        self.problems.append(_problem(unknown, "unknown_code", spec.column))
+
+    def nationality(self, spec: FieldSpec) -> None:
+        raw = pl.col(spec.column).str.to_uppercase()
+        mapped = raw.replace_strict(spec.codes, default=None) if spec.codes else raw
+        self.values.append(mapped.alias("nationality"))
+        bad = self.given(spec.column) & ~mapped.str.contains(r"^[A-Z]{3}$").fill_null(False)
+        self.problems.append(_problem(bad, "unknown_code", spec.column))
+
+    def birth_date(self, spec: FieldSpec) -> list[pl.Expr]:
+        """Year, month, day; an impossible month or day is kept as unknown (noted, not
+        rejected): the rest of the date is still evidence. No year at all is a reject."""
+        y, m, d = pl.col("_Y"), pl.col("_m"), pl.col("_d")
+        month_ok = (m >= 1) & (m <= 12)
+        full = _iso(y, m, d)
+        day_ok = month_ok & (d >= 1) & full.is_not_null()
+        unparsed = self.given(spec.column) & y.is_null()
+        implausible = (y > self.today.year) | (y < self.today.year - self.oldest_age) | (
+            day_ok & (full > self.today)
+        )
+        self.problems += [
+            _problem(unparsed, "bad_date", spec.column),
+            _problem(implausible.fill_null(False), "implausible_date", spec.column),
+        ]
+        partial = y.is_not_null() & (((m > 0) & ~month_ok) | ((d > 0) & ~day_ok))
+        self.notes.append(_problem(partial, "birth_date_part_unknown", spec.column))
+        return [
+            y.alias("birth_year"),
+            pl.when(month_ok).then(m).alias("birth_month"),
+            pl.when(day_ok).then(d).alias("birth_day"),
+        ]
+
+    def event(self, name: str, spec: FieldSpec, kind: str) -> pl.Expr | None:
+        col, optional = spec.column, name in OPTIONAL_EVENT_FIELDS
+        if not optional:
+            self.problems.append(_problem(~self.given(col), "missing_value", col))
+        if kind in ("date", "month"):
+            return None  # parsed in a second pass from its parts
+        if kind == "code":
+            self.code(name, spec, EVENT_CODES.get(name))
+            return None
+        if kind == "int":
+            value = pl.col(col).cast(pl.Int32, strict=False)
+            self.problems.append(_problem(self.given(col) & value.is_null(), "bad_int", col))
+            return value.alias(name)
+        return pl.col(col).alias(name)
+
+
+def _documents(source: SourceConfig, parser: _Parser) -> list[pl.Expr]:
+    """One raw-number column per document type (null where the source has none)."""
+    by_type: dict[str, list[pl.Expr]] = {t: [] for t in DOC_TYPES}
+    for doc in source.identity.documents:
+        number = pl.col(doc.number)
+        if doc.type is not None:
+            by_type[doc.type].append(number)
+            continue
+        kind = pl.col(doc.type_column).replace_strict(doc.types, default=None)
+        bad = parser.given(doc.number) & kind.is_null()
+        parser.problems.append(_problem(bad, "unknown_code", doc.type_column))
+        for doc_type in set(doc.types.values()):
+            by_type[doc_type].append(pl.when(kind == doc_type).then(number))
+    return [
+        (pl.coalesce(exprs) if exprs else pl.lit(None, pl.String)).alias(f"doc_{t}")
+        for t, exprs in by_type.items()
+    ]
+
+
+def _dates_pass(frame: pl.DataFrame, source: SourceConfig, parser: _Parser) -> pl.DataFrame:
+    """Parse each date field from its parts; full dates must be real calendar dates."""
+    for name, spec in source.events.items():
+        kind = EVENT_FIELDS[source.kind][name]
+        if kind not in ("date", "month"):
+            continue
+        parts = frame.select(ROW, *_date_parts(spec.column, spec.formats))
+        day = pl.lit(1) if kind == "month" else pl.col("_d")
+        parsed = parts.select(ROW, _iso(pl.col("_Y"), pl.col("_m"), day).alias(name))
+        frame = frame.join(parsed, on=ROW, how="left", maintain_order="left")
+        bad = parser.given(spec.column) & pl.col(name).is_null()
+        parser.problems.append(_problem(bad, "bad_date", spec.column))
+    return frame
+
+
+def parse(raw: pl.DataFrame, source: SourceConfig, today: date | None = None,
+          oldest_age: int = 120) -> Parsed:
+    """Split a raw extract into canonical rows and rejected rows (with reasons)."""
+    parser = _Parser(source, today or date.today(), oldest_age)
+    ident = source.identity
+    values: list[pl.Expr] = [pl.col(ROW), pl.col(source.record_id).alias("record_id")]
+    parser.problems.append(
+        _problem(~parser.given(source.record_id), "missing_value", source.record_id)
+    )
+    for name in ("given_name", "family_name"):
+        spec = getattr(ident, name)
+        values.append(pl.col(spec.column).alias(name) if spec else pl.lit(None, pl.String)
+                      .alias(name))
+    if ident.address:
+        values.append(pl.concat_str([pl.col(c) for c in ident.address], separator=" ",
+                                    ignore_nulls=True).replace("", None).alias("address"))
+    else:
+        values.append(pl.lit(None, pl.String).alias("address"))
+    if ident.sex:
+        parser.code("sex", ident.sex, SEX_CODES)
+    else:
+        values.append(pl.lit(None, pl.String).alias("sex"))
+    if ident.nationality:
+        parser.nationality(ident.nationality)
+    else:
+        values.append(pl.lit(None, pl.String).alias("nationality"))
+    frame = raw
+    if ident.birth_date:
+        frame = frame.with_columns(_date_parts(ident.birth_date.column, ident.birth_date.formats))
+        values += parser.birth_date(ident.birth_date)
+    else:
+        values += [pl.lit(None, pl.Int32).alias(c)
+                   for c in ("birth_year", "birth_month", "birth_day")]
+    values += _documents(source, parser)
+    for name, spec in source.events.items():
+        expr = parser.event(name, spec, EVENT_FIELDS[source.kind][name])
+        if expr is not None:
+            values.append(expr)
+    frame = _dates_pass(frame, source, parser)
+    values += [pl.col(name) for name, spec in source.events.items()
+               if EVENT_FIELDS[source.kind][name] in ("date", "month")]
+
+    checked = frame.with_columns(
+        pl.concat_list(parser.problems).list.drop_nulls().list.join("|").alias("_reasons"),
+        pl.concat_list([*parser.notes, pl.lit(None, pl.String)]).list.drop_nulls()
+        .alias("_notes"),
+    )
+    canonical = checked.select(*values, *parser.values, "_reasons", "_notes")
+    canonical = _no_identity(canonical)
+    canonical = _duplicates(canonical, source.record_id)
+    bad = pl.col("_reasons") != ""
+    raw_cols = source.raw_columns()
+    rejects = (
+        canonical.filter(bad).select(ROW, pl.col("_reasons").alias("reasons"))
+        .join(raw, on=ROW, how="left").select(ROW, "reasons", *raw_cols)
+    )
+    rows = canonical.filter(~bad)
+    notes = rows.select(pl.col("_notes").explode().drop_nulls().value_counts(sort=True))
+    note_counts = {n["_notes"]: n["count"] for n in notes.unnest("_notes").to_dicts()}
+    return Parsed(rows=rows.drop("_reasons", "_notes"), rejects=rejects, notes=note_counts)
+
+
+def _append_reason(condition: pl.Expr, reason: str) -> pl.Expr:
+    current = pl.col("_reasons")
+    return (
+        pl.when(condition & (current == "")).then(pl.lit(reason))
+        .when(condition).then(current + "|" + reason)
+        .otherwise(current).alias("_reasons")
+    )
+
+
+def _no_identity(frame: pl.DataFrame) -> pl.DataFrame:
+    """A row with no name, no birth year and no document cannot be linked: reject it."""
+    identity_cols = ["given_name", "family_name", "birth_year"] + [f"doc_{t}" for t in DOC_TYPES]
+    empty = pl.all_horizontal(
+        [(pl.col(c).is_null() | (pl.col(c).cast(pl.String) == "")) for c in identity_cols]
+    )
+    return frame.with_columns(_append_reason(empty, "no_identity"))
+
+
+def _duplicates(frame: pl.DataFrame, id_column: str) -> pl.DataFrame:
+    """A record id seen before in the file: the later rows are rejected."""
+    repeated = pl.col("record_id").is_not_null() & pl.col("record_id").is_duplicated() & (
+        pl.col(ROW) != pl.col(ROW).min().over("record_id")
+    )
+    return frame.with_columns(_append_reason(repeated, f"duplicate_record_id({id_column})"))

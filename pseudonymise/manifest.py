@@ -1,0 +1,93 @@
+"""The manifest a privacy officer audits: counts that reconcile, hashes, key id, parameters.
+
+It never holds a secret or an identity value: only counts, hashes, names of columns and
+the encoding parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+import migralink
+from pseudonymise.spec import EncodingSpec, file_sha256
+
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Counts:
+    rows_in: int
+    encoded: int
+    rejected: int
+    reasons: dict[str, int]
+    notes: dict[str, int]
+
+    @property
+    def reconciles(self) -> bool:
+        return self.rows_in == self.encoded + self.rejected
+
+
+def reason_counts(reasons: pl.Series) -> dict[str, int]:
+    """How many rejected rows carry each reason (a row may carry several)."""
+    counter: Counter[str] = Counter()
+    for joined in reasons.to_list():
+        counter.update(joined.split("|"))
+    return dict(sorted(counter.items()))
+
+
+def schema_sha256(frame: pl.DataFrame) -> str:
+    text = ";".join(f"{name}:{dtype}" for name, dtype in frame.schema.items())
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def build_manifest(*, source: str, kind: str, key_id: str, key_generation: int,
+                   input_file: Path, output_file: Path, rejects_file: Path, counts: Counts,
+                   encoded: pl.DataFrame, spec: EncodingSpec, name_rules_sha256: str) -> dict:
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "software": {"name": "migralink", "version": migralink.__version__},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source": source,
+        "kind": kind,
+        "key_id": key_id,
+        "key_generation": key_generation,
+        "input": {"file": input_file.name, "sha256": file_sha256(input_file)},
+        "counts": {
+            "rows_in": counts.rows_in,
+            "encoded": counts.encoded,
+            "rejected": counts.rejected,
+            "reconciles": counts.reconciles,
+            "reject_reasons": counts.reasons,
+            "encoded_with_notes": counts.notes,
+        },
+        "rejects": {
+            "file": rejects_file.name,
+            "sha256": file_sha256(rejects_file),
+            "note": "cleartext rows; kept by the producer, never sent to the hub",
+        },
+        "output": {
+            "file": output_file.name,
+            "sha256": file_sha256(output_file),
+            "rows": encoded.height,
+            "columns": encoded.columns,
+            "schema_sha256": schema_sha256(encoded),
+        },
+        "encoding": {"spec_sha256": spec.sha256,
+                     "spec": spec.model_dump(exclude={"sha256"})},
+        "name_rules_sha256": name_rules_sha256,
+    }
+
+
+def write_manifest(path: Path, manifest: dict) -> None:
+    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def read_manifest(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))

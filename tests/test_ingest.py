@@ -1,0 +1,115 @@
+"""Reading and validating a raw extract: clear errors, rejects with reasons, counts reconcile."""
+
+import json
+from datetime import date
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from migralink.cli import app
+from migralink.errors import InputError
+from pseudonymise.ingest import parse, read_raw
+from pseudonymise.job import pseudonymise_source
+from tests.conftest import BORDER_HEADER, write_border
+
+TODAY = date(2026, 1, 1)
+GOOD = "B1;03/05/2021;E;CMN-AIR;CNIE;BK123456;EL IDRISSI;MOHAMMED;M;14/05/1970;MAR"
+
+
+def test_missing_mapped_column_names_file_and_column(demo_config) -> None:
+    path = write_border(demo_config, GOOD.rsplit(";", 1)[0],
+                        header=BORDER_HEADER.replace(";nationalite", ""))
+    with pytest.raises(InputError) as caught:
+        read_raw(path, demo_config.sources["border"])
+    message = str(caught.value)
+    assert str(path) in message and "'nationalite'" in message and "missing" in message
+
+
+def test_cli_error_is_one_line(demo_config, monkeypatch) -> None:
+    write_border(demo_config, GOOD.rsplit(";", 1)[0],
+                 header=BORDER_HEADER.replace(";nationalite", ""))
+    from pseudonymise.keys import write_key
+
+    monkeypatch.setenv("MIGRALINK_PASSPHRASE", "pw")
+    write_key(demo_config.at(demo_config.key.file), "pw")
+    result = CliRunner().invoke(app, ["pseudonymise", "--config", "configs/demo.yaml",
+                                      "--source", "border", "--workdir",
+                                      str(demo_config.workdir)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "border_crossings.csv" in lines[0] and "nationalite" in lines[0]
+    assert "MOHAMMED" not in result.output and "BK123456" not in result.output
+
+
+def test_birth_date_parts(demo_config) -> None:
+    path = write_border(
+        demo_config,
+        GOOD,
+        GOOD.replace("B1;", "B2;").replace("14/05/1970", "00/00/1970"),
+        GOOD.replace("B1;", "B3;").replace("14/05/1970", "00/05/1970"),
+        GOOD.replace("B1;", "B4;").replace("14/05/1970", "31/02/1970"),  # impossible day
+        GOOD.replace("B1;", "B5;").replace("14/05/1970", "01/01/1970"),
+    )
+    parsed = parse(read_raw(path, demo_config.sources["border"]), demo_config.sources["border"],
+                   TODAY)
+    parts = parsed.rows.select("record_id", "birth_year", "birth_month", "birth_day").rows()
+    assert parts == [("B1", 1970, 5, 14), ("B2", 1970, None, None), ("B3", 1970, 5, None),
+                     ("B4", 1970, 2, None), ("B5", 1970, 1, 1)]
+    assert parsed.notes == {"birth_date_part_unknown(date_naissance)": 1}
+    assert parsed.rejects.height == 0
+
+
+def test_bad_rows_go_to_rejects_with_reasons(demo_config) -> None:
+    path = write_border(
+        demo_config,
+        GOOD,
+        GOOD.replace("B1;03/05/2021", "B2;2021-05-03"),             # unparseable event date
+        GOOD.replace("B1;", "B3;").replace("14/05/1970", "1970"),  # unparseable birth date
+        GOOD.replace("B1;", "B4;").replace(";E;", ";X;"),          # unknown direction code
+        GOOD.replace("B1;", "B5;").replace("14/05/1970", "14/05/2030"),  # born in the future
+        GOOD,                                                       # duplicate record id
+        "B7;03/05/2021;E;CMN-AIR;;;;;;;",                           # nothing to link on
+        GOOD.replace("B1;03/05/2021", "B8;"),                       # missing event date
+    )
+    parsed = parse(read_raw(path, demo_config.sources["border"]), demo_config.sources["border"],
+                   TODAY)
+    reasons = dict(parsed.rejects.select("_row", "reasons").rows())
+    assert reasons == {
+        2: "bad_date(date_passage)",
+        3: "bad_date(date_naissance)",
+        4: "unknown_code(sens)",
+        5: "implausible_date(date_naissance)",
+        6: "duplicate_record_id(id_passage)",
+        7: "no_identity",
+        8: "missing_value(date_passage)",
+    }
+    assert parsed.rows["record_id"].to_list() == ["B1"]
+
+
+def test_manifest_counts_reconcile(demo_config, key) -> None:
+    write_border(demo_config, GOOD, GOOD.replace("B1;03/05/2021", "B2;99/99/2021"),
+                 GOOD.replace("B1;", "B3;"))
+    result = pseudonymise_source(demo_config, "border", key, today=TODAY)
+    manifest = json.loads(result.manifest_file.read_text())
+    counts = manifest["counts"]
+    assert (counts["rows_in"], counts["encoded"], counts["rejected"]) == (3, 2, 1)
+    assert counts["reconciles"] is True
+    assert counts["reject_reasons"] == {"bad_date(date_passage)": 1}
+    assert manifest["key_id"] == key.key_id
+    rejects = pl.read_csv(result.rejects_file, infer_schema=False)
+    assert rejects["row"].to_list() == ["2"] and rejects["id_passage"].to_list() == ["B2"]
+    encoded = pl.read_parquet(result.encoded_file)
+    assert encoded.height == 2 and manifest["output"]["rows"] == 2
+    assert set(encoded["direction"]) == {"in"}
+
+
+def test_encoded_extract_has_no_cleartext_identity(demo_config, key) -> None:
+    write_border(demo_config, GOOD)
+    result = pseudonymise_source(demo_config, "border", key, today=TODAY)
+    encoded = pl.read_parquet(result.encoded_file)
+    text = " ".join(str(v) for v in encoded.row(0)).lower()
+    for value in ("idrissi", "mohammed", "mohamed", "bk123456", "1970-05-14", "14/05/1970"):
+        assert value not in text
+    assert encoded["birth_year"].to_list() == [1970]
+    assert encoded["date"].to_list() == [date(2021, 5, 3)]

@@ -1,0 +1,48 @@
+"""The project key file: encryption at rest, key id, wrong passphrase."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from migralink.errors import KeyFileError
+from pseudonymise.keys import key_id_of, read_key, write_key
+
+
+def test_round_trip_and_key_id(tmp_path: Path) -> None:
+    path = tmp_path / "p.key"
+    key = write_key(path, "correct horse")
+    again = read_key(path, "correct horse")
+    assert again.secret == key.secret and again.key_id == key.key_id
+    assert key.key_id == key_id_of(key.secret) and key.key_id.startswith("k1-")
+    text = path.read_text()
+    assert key.secret.hex() not in text and "correct horse" not in text
+    assert key.key_id in text
+    assert key.secret.hex() not in repr(key)
+
+
+def test_two_keys_differ(tmp_path: Path) -> None:
+    assert write_key(tmp_path / "a", "p").key_id != write_key(tmp_path / "b", "p").key_id
+
+
+def test_wrong_passphrase(tmp_path: Path) -> None:
+    write_key(tmp_path / "p.key", "right")
+    with pytest.raises(KeyFileError, match="wrong passphrase"):
+        read_key(tmp_path / "p.key", "wrong")
+
+
+def test_altered_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.key"
+    write_key(path, "right")
+    document = json.loads(path.read_text())
+    document["generation"] = 2  # authenticated header: any change breaks decryption
+    path.write_text(json.dumps(document))
+    with pytest.raises(KeyFileError):
+        read_key(path, "right")
+
+
+def test_missing_and_empty(tmp_path: Path) -> None:
+    with pytest.raises(KeyFileError, match="not found"):
+        read_key(tmp_path / "none.key", "x")
+    with pytest.raises(KeyFileError, match="empty passphrase"):
+        write_key(tmp_path / "e.key", "")
