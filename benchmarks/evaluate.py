@@ -48,14 +48,18 @@ def pair_and_person_metrics(con: duckdb.DuckDBPyConnection) -> dict:
              (SELECT count(*) AS n FROM units GROUP BY truth))
     """).fetchone()
     precision, recall = _ratio(tp, predicted), _ratio(tp, true)
+    # a predicted person is exactly right when it holds all the units of one true person
     exact, n_predicted, n_true = con.execute("""
         WITH cells AS (SELECT predicted, truth, count(*) AS n FROM units GROUP BY ALL),
-             p AS (SELECT predicted, count(*) AS n FROM units GROUP BY predicted),
-             t AS (SELECT truth, count(*) AS n FROM units GROUP BY truth)
-        SELECT
-          (SELECT count(*) FROM cells JOIN p USING (predicted) JOIN t USING (truth)
-           WHERE cells.n = p.n AND cells.n = t.n),
-          (SELECT count(*) FROM p), (SELECT count(*) FROM t)
+        sized AS (
+            SELECT predicted, truth, n,
+                   sum(n) OVER (PARTITION BY predicted) AS predicted_n,
+                   sum(n) OVER (PARTITION BY truth) AS truth_n
+            FROM cells
+        )
+        SELECT count(*) FILTER (WHERE n = predicted_n AND n = truth_n),
+               count(DISTINCT predicted), count(DISTINCT truth)
+        FROM sized
     """).fetchone()
     return {
         "pairs": {

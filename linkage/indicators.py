@@ -21,7 +21,9 @@ from migralink.errors import ConfigError
 
 INDICATORS_DIR = RULES_DIR / "indicators"
 
-TableName = Literal["stocks", "flows"]
+# A rules file either writes cells into a table, or defines a view that other files share
+# (`-- view: name`): one concept, one place, like a dbt model referred to by name.
+TableName = Literal["stocks", "flows", "view"]
 
 # Columns each file's SELECT returns, in output order, with their output types.
 TABLE_COLUMNS: dict[str, dict[str, str]] = {
@@ -35,7 +37,7 @@ UNKNOWN_CODES: dict[str, str] = {"sex": "U", "citizenship": "UNK"}
 PARAMETER_TYPES: dict[str, str] = {"country": "VARCHAR", "period_start": "DATE",
                                    "period_end": "DATE"}
 
-SINGLE_LINE_KEYS = ("indicator", "table")
+SINGLE_LINE_KEYS = ("indicator", "table", "view")
 TEXT_KEYS = ("definition", "source", "notes")
 _KEY_LINE = re.compile(r"^ ?([A-Za-z_]+):(.*)$")
 _CELLS_TABLE = "__indicator_cells"
@@ -57,6 +59,10 @@ class Indicator(BaseModel):
     @property
     def columns(self) -> dict[str, str]:
         return TABLE_COLUMNS[self.table]
+
+    @property
+    def is_view(self) -> bool:
+        return self.table == "view"
 
 
 def set_parameters(
@@ -100,7 +106,13 @@ def read_indicator(file: Path) -> Indicator:
     """Read and validate one rules file: header fields and a single SELECT statement."""
     text = file.read_text(encoding="utf-8")
     fields = parse_header(file, text)
-    for key in SINGLE_LINE_KEYS:
+    if "view" in fields:
+        if "indicator" in fields or "table" in fields:
+            raise ConfigError(str(file), "a '-- view:' file has no indicator or table")
+        fields["indicator"], fields["table"] = fields.pop("view"), "view"
+    elif fields.get("table") and fields["table"] not in TABLE_COLUMNS:
+        raise ConfigError(str(file), f"table must be 'stocks' or 'flows', not {fields['table']!r}")
+    for key in ("indicator", "table"):
         if not fields.get(key):
             raise ConfigError(str(file), f"header has no '-- {key}:' line")
     _check_single_select(file, text)
@@ -128,16 +140,18 @@ def load_indicators(folder: Path = INDICATORS_DIR) -> list[Indicator]:
 def run_indicators(
     con: duckdb.DuckDBPyConnection, folder: Path = INDICATORS_DIR
 ) -> dict[str, int]:
-    """Run every rules file in `folder` into fresh `stocks` and `flows` tables in `con`.
+    """Create the shared views, then run every indicator into fresh `stocks` and `flows`.
 
     Returns the number of cells each indicator wrote. All or nothing: on error, no table changes.
     """
-    indicators = load_indicators(folder)
+    rules = load_indicators(folder)
     _check_parameters(con)
     con.begin()
     try:
         _create_output_tables(con)
-        counts = {ind.name: _run_one(con, ind) for ind in indicators}
+        for view in (r for r in rules if r.is_view):
+            _create_view(con, view)
+        counts = {ind.name: _run_one(con, ind) for ind in rules if not ind.is_view}
         con.execute(f"DROP TABLE IF EXISTS {_CELLS_TABLE}")
     except BaseException:
         con.rollback()
@@ -184,6 +198,13 @@ def _create_output_tables(con: duckdb.DuckDBPyConnection) -> None:
     for table, columns in TABLE_COLUMNS.items():
         spec = ", ".join(f"{col} {kind}" for col, kind in columns.items())
         con.execute(f"CREATE OR REPLACE TABLE {table} (indicator VARCHAR, {spec})")
+
+
+def _create_view(con: duckdb.DuckDBPyConnection, view: Indicator) -> None:
+    try:
+        con.execute(f"CREATE OR REPLACE VIEW {view.name} AS\n{_select_body(view.sql)}\n")
+    except duckdb.Error as err:
+        raise ConfigError(str(view.file), f"SQL fails: {_first_line(err)}") from None
 
 
 def _run_one(con: duckdb.DuckDBPyConnection, ind: Indicator) -> int:

@@ -5,6 +5,7 @@ synthesise (or write FEBRL4) -> key -> pseudonymise every source -> link -> qual
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -16,7 +17,7 @@ from benchmarks.febrl import write_febrl4
 from linkage.job import LinkResult, run_link
 from migralink.config import CONFIGS_DIR, JobConfig, load_config
 from pseudonymise.job import PseudonymiseResult, pseudonymise_source
-from pseudonymise.keys import ProjectKey, passphrase_from_env, read_key, write_key
+from pseudonymise.keys import ProjectKey, passphrase_from_env, write_key
 
 # The demo's passphrase protects a throwaway key for synthetic data only.
 DEMO_PASSPHRASE = "migralink-demo-only"
@@ -33,12 +34,13 @@ class DemoResult:
     seconds: dict[str, float]
 
 
-def demo_key(config: JobConfig) -> ProjectKey:
-    """Reuse the demo key in the output directory, or make one."""
+def demo_key(config: JobConfig, seed: int) -> ProjectKey:
+    """The demo's key: derived from the seed, so a demo run is reproducible to the last digit.
+    Only for synthetic and public data; a real project key comes from `migralink keygen`."""
     os.environ.setdefault(config.key.passphrase_env, DEMO_PASSPHRASE)
     passphrase = passphrase_from_env(config.key.passphrase_env)
-    path = config.at(config.key.file)
-    return read_key(path, passphrase) if path.exists() else write_key(path, passphrase)
+    secret = hashlib.sha256(f"migralink demo key {seed}".encode()).digest()
+    return write_key(config.at(config.key.file), passphrase, secret=secret)
 
 
 def run_demo(out: Path, persons: int = 20_000, seed: int = 1, dataset: str = "synth") -> DemoResult:
@@ -55,7 +57,7 @@ def run_demo(out: Path, persons: int = 20_000, seed: int = 1, dataset: str = "sy
     seconds["data"] = round(time.perf_counter() - start, 2)
 
     clock = time.perf_counter()
-    key = demo_key(config)
+    key = demo_key(config, seed)
     pseudonymised = [pseudonymise_source(config, name, key) for name in config.sources]
     seconds["pseudonymise"] = round(time.perf_counter() - clock, 2)
 

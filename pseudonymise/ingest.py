@@ -180,9 +180,10 @@ def _dates_pass(frame: pl.DataFrame, source: SourceConfig, parser: _Parser) -> p
             continue
         parts = frame.select(ROW, *_date_parts(spec.column, spec.formats))
         day = pl.lit(1) if kind == "month" else pl.col("_d")
-        parsed = parts.select(ROW, _iso(pl.col("_Y"), pl.col("_m"), day).alias(name))
+        # a prefixed name: the raw column may carry the canonical name already ("issue_date")
+        parsed = parts.select(ROW, _iso(pl.col("_Y"), pl.col("_m"), day).alias(f"_date_{name}"))
         frame = frame.join(parsed, on=ROW, how="left", maintain_order="left")
-        bad = parser.given(spec.column) & pl.col(name).is_null()
+        bad = parser.given(spec.column) & pl.col(f"_date_{name}").is_null()
         parser.problems.append(_problem(bad, "bad_date", spec.column))
     return frame
 
@@ -226,7 +227,7 @@ def parse(raw: pl.DataFrame, source: SourceConfig, today: date | None = None,
         if expr is not None:
             values.append(expr)
     frame = _dates_pass(frame, source, parser)
-    values += [pl.col(name) for name, spec in source.events.items()
+    values += [pl.col(f"_date_{name}").alias(name) for name in source.events
                if EVENT_FIELDS[source.kind][name] in ("date", "month")]
 
     checked = frame.with_columns(

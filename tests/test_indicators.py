@@ -235,7 +235,8 @@ def test_runs_are_deterministic_and_ignore_row_order() -> None:
 
 def test_real_rules_load_and_are_listed_in_the_readme() -> None:
     indicators = load_indicators(INDICATORS_DIR)
-    assert {ind.name for ind in indicators} == ALL_INDICATORS
+    assert {ind.name for ind in indicators if not ind.is_view} == ALL_INDICATORS
+    assert {ind.name for ind in indicators if ind.is_view} == {"departures_for_work"}
     assert all(ind.file.stem == ind.name and ind.definition and ind.source for ind in indicators)
     readme = (INDICATORS_DIR / "README.md").read_text(encoding="utf-8")
     assert all(f"`{ind.file.name}`" in readme for ind in indicators)

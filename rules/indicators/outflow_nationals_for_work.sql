@@ -10,27 +10,13 @@
 -- notes: A placement without a destination is not treated as abroad. A placement with no
 --   matching exit (cancelled, or the exit is missing from border data) does not count.
 --   The departure rule is the same in return_migrant_workers and seasonal_departures.
-WITH placements_abroad AS (
-    SELECT person_id, start_date
-    FROM placements
-    WHERE destination IS NOT NULL
-      AND destination <> getvariable('country')
-      AND start_date BETWEEN getvariable('period_start') AND getvariable('period_end')
-),
-departures_for_work AS (
-    SELECT DISTINCT a.person_id, year(a.start_date) AS year
-    FROM placements_abroad AS a
-    JOIN border_crossings AS b
-      ON b.person_id = a.person_id
-     AND b.direction = 'out'
-     AND b.date BETWEEN a.start_date - INTERVAL 30 DAY AND a.start_date + INTERVAL 60 DAY
-)
 SELECT
-    d.year,
+    year(d.start_date) AS year,
     p.sex,
     p.citizenship,
     count(DISTINCT d.person_id) AS persons
 FROM departures_for_work AS d
 JOIN persons AS p USING (person_id)
-WHERE p.citizenship = getvariable('country')
-GROUP BY d.year, p.sex, p.citizenship
+WHERE d.start_date BETWEEN getvariable('period_start') AND getvariable('period_end')
+  AND p.citizenship = getvariable('country')
+GROUP BY ALL

@@ -14,23 +14,9 @@
 --   and the exit may fall before the period. Crossings carry dates only: an entry on the day
 --   of the exit is not taken as its return. No minimum stay abroad or at home is required,
 --   so a home visit during a placement counts as a return.
-WITH placements_abroad AS (
-    SELECT person_id, start_date
-    FROM placements
-    WHERE destination IS NOT NULL
-      AND destination <> getvariable('country')
-),
-departures_for_work AS (
-    SELECT DISTINCT b.person_id, b.date AS exit_date
-    FROM placements_abroad AS a
-    JOIN border_crossings AS b
-      ON b.person_id = a.person_id
-     AND b.direction = 'out'
-     AND b.date BETWEEN a.start_date - INTERVAL 30 DAY AND a.start_date + INTERVAL 60 DAY
-),
-returns AS (
+WITH returns AS (
     SELECT d.person_id, d.exit_date, min(b.date) AS entry_date
-    FROM departures_for_work AS d
+    FROM (SELECT DISTINCT person_id, exit_date FROM departures_for_work) AS d
     JOIN border_crossings AS b
       ON b.person_id = d.person_id
      AND b.direction = 'in'
@@ -46,4 +32,4 @@ FROM returns AS r
 JOIN persons AS p USING (person_id)
 WHERE r.entry_date BETWEEN getvariable('period_start') AND getvariable('period_end')
   AND p.citizenship = getvariable('country')
-GROUP BY year(r.entry_date), p.sex, p.citizenship
+GROUP BY ALL

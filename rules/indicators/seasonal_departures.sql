@@ -11,28 +11,14 @@
 --   to work abroad. Records: employment-agency placements (seasonal programmes), border
 --   crossings.
 -- notes: A subset of outflow_nationals_for_work: every person counted here is counted there.
-WITH seasonal_placements_abroad AS (
-    SELECT person_id, start_date
-    FROM placements
-    WHERE starts_with(programme, 'SEASONAL')
-      AND destination IS NOT NULL
-      AND destination <> getvariable('country')
-      AND start_date BETWEEN getvariable('period_start') AND getvariable('period_end')
-),
-seasonal_departures AS (
-    SELECT DISTINCT a.person_id, year(a.start_date) AS year
-    FROM seasonal_placements_abroad AS a
-    JOIN border_crossings AS b
-      ON b.person_id = a.person_id
-     AND b.direction = 'out'
-     AND b.date BETWEEN a.start_date - INTERVAL 30 DAY AND a.start_date + INTERVAL 60 DAY
-)
 SELECT
-    d.year,
+    year(d.start_date) AS year,
     p.sex,
     p.citizenship,
     count(DISTINCT d.person_id) AS persons
-FROM seasonal_departures AS d
+FROM departures_for_work AS d
 JOIN persons AS p USING (person_id)
-WHERE p.citizenship = getvariable('country')
-GROUP BY d.year, p.sex, p.citizenship
+WHERE starts_with(d.programme, 'SEASONAL')
+  AND d.start_date BETWEEN getvariable('period_start') AND getvariable('period_end')
+  AND p.citizenship = getvariable('country')
+GROUP BY ALL

@@ -1,0 +1,94 @@
+"""The whole job on a small synthetic population and on FEBRL4, checked against the truth.
+
+Also the privacy guarantee: no name or document number of the raw extracts appears in any
+file the hub receives or writes.
+"""
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from migralink.demo import DemoResult, run_demo
+from pseudonymise.audit import hub_side_files, scan
+
+NAME_AND_DOCUMENT_COLUMNS = {
+    "border_crossings.csv": (";", ["nom", "prenom", "num_document"]),
+    "residence_permits.csv": (",", ["surname", "first_name", "permit_no", "passport_no"]),
+    "social_security.csv": (";", ["nom", "prenom", "num_immatriculation", "num_piece"]),
+    "placements.csv": (",", ["last_name", "first_name", "doc_number"]),
+}
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
+    return run_demo(tmp_path_factory.mktemp("demo"), persons=1500, seed=7)
+
+
+def raw_identity_values(raw: Path) -> set[str]:
+    """Every name and document number of the raw extracts, whole and word by word."""
+    values: set[str] = set()
+    for file, (separator, columns) in NAME_AND_DOCUMENT_COLUMNS.items():
+        frame = pl.read_csv(raw / file, separator=separator, infer_schema=False,
+                            columns=columns)
+        for column in columns:
+            for value in frame[column].drop_nulls().unique().to_list():
+                lowered = value.lower().strip()
+                values.add(lowered)
+                values.update(w for w in lowered.replace("-", " ").split() if len(w) >= 3)
+    return values
+
+
+def test_small_demo_links_well(small_demo: DemoResult) -> None:
+    quality = small_demo.quality
+    assert quality["pairs"]["f1"] >= 0.95
+    assert quality["pairs"]["precision"] >= 0.95
+    assert quality["persons"]["recall"] >= 0.9
+    assert quality["indicators"]["cells"] > 0
+    for result in small_demo.pseudonymised:
+        c = result.counts
+        assert c.rows_in == c.encoded + c.rejected > 0
+
+
+def test_garbled_crossing_dates_are_exactly_the_rejects(small_demo: DemoResult) -> None:
+    raw = pl.read_csv(small_demo.config.workdir / "raw" / "border_crossings.csv", separator=";",
+                      infer_schema=False)
+    garbled = raw["date_passage"].str.to_date("%d/%m/%Y", strict=False).null_count()
+    border = next(r for r in small_demo.pseudonymised if r.source == "border")
+    assert border.counts.rejected == garbled
+    assert border.counts.reasons == ({"bad_date(date_passage)": garbled} if garbled else {})
+    rejects = pl.read_csv(border.rejects_file, infer_schema=False)
+    assert rejects.height == garbled
+
+
+def test_person_ids_are_random_surrogates(small_demo: DemoResult) -> None:
+    con = small_demo.link.con
+    ids = [r[0] for r in con.execute("SELECT person_id FROM persons").fetchall()]
+    assert len(ids) == len(set(ids))
+    assert all(len(i) == 16 and i.startswith("P") for i in ids)
+
+
+def test_no_cleartext_identity_in_hub_side_files(small_demo: DemoResult) -> None:
+    out = small_demo.config.workdir
+    forbidden = raw_identity_values(out / "raw")
+    assert len(forbidden) > 1000  # the check is only as good as the values it looks for
+    files = hub_side_files(out)
+    assert {p.name for p in files} >= {"outputs.duckdb", "quality.json", "splink_model.json",
+                                       "border.parquet", "border.manifest.json"}
+    findings = scan(files, forbidden)
+    assert findings == [], "\n".join(str(f) for f in findings)
+
+
+def test_leak_scan_finds_a_planted_name(small_demo: DemoResult, tmp_path: Path) -> None:
+    forbidden = raw_identity_values(small_demo.config.workdir / "raw")
+    name = sorted(v for v in forbidden if v.isalpha() and len(v) > 5)[0]
+    planted = tmp_path / "planted.csv"
+    planted.write_text(f"a,b\n1,x\n2,{name.upper()}\n")
+    findings = scan([planted], forbidden)
+    assert [(f.column, f.row) for f in findings] == [("column1", 3)]
+
+
+def test_febrl4_benchmark(tmp_path: Path) -> None:
+    result = run_demo(tmp_path, dataset="febrl4")
+    assert result.quality["pairs"]["true_pairs"] == 5000
+    assert result.quality["pairs"]["f1"] >= 0.99
