@@ -93,8 +93,8 @@ def summary(result: DemoResult) -> str:
         lines.append(f"indicators: {ind['cells_ge_100']} cells >= 100, max relative error "
                      f"{ind['max_rel_error_cells_ge_100']:.4f}")
     if result.link.model_warnings:
-        lines.append(f"model notes ({len(result.link.model_warnings)}, also in quality.json):")
-        lines += [f"  - {w[:110]}" for w in result.link.model_warnings]
+        lines.append(f"model notes: {len(result.link.model_warnings)} from splink training "
+                     "(levels a training pass could not estimate), in quality.json")
     lines.append("seconds  " + "  ".join(f"{k} {v}" for k, v in result.seconds.items()))
     lines.append(f"outputs in {result.config.outputs_dir} (outputs.duckdb, outputs/, quality.json)")
     return "\n".join(lines)
