@@ -45,8 +45,10 @@ _MATCHES = """
     WITH cells AS (
         SELECT row_number() OVER () AS n, lower(trim(CAST({column} AS VARCHAR))) AS text
         FROM {relation}
-    ), words AS (
+    ), words AS (  -- plain words, and tokens that keep dates and numbers whole (1970-05-14)
         SELECT n, text, unnest(regexp_split_to_array(text, '[^[:alnum:]]+')) AS word FROM cells
+        UNION ALL
+        SELECT n, text, unnest(regexp_split_to_array(text, '[^[:alnum:]/.-]+')) FROM cells
     )
     SELECT min(n), count(DISTINCT n) FROM words
     WHERE word IN (SELECT value FROM forbidden) OR text IN (SELECT value FROM forbidden)

@@ -20,6 +20,14 @@ NAME_AND_DOCUMENT_COLUMNS = {
 }
 
 
+BIRTH_DATE_COLUMNS = {
+    "border_crossings.csv": (";", "date_naissance", "%d/%m/%Y"),
+    "residence_permits.csv": (",", "birth_date", "%Y-%m-%d"),
+    "social_security.csv": (";", "date_naiss", "%Y%m%d"),
+    "placements.csv": (",", "dob", "%d-%m-%Y"),
+}
+
+
 @pytest.fixture(scope="module")
 def small_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
     return run_demo(tmp_path_factory.mktemp("demo"), persons=1500, seed=7)
@@ -36,6 +44,19 @@ def raw_identity_values(raw: Path) -> set[str]:
                 lowered = value.lower().strip()
                 values.add(lowered)
                 values.update(w for w in lowered.replace("-", " ").split() if len(w) >= 3)
+    return values
+
+
+def raw_birth_dates(raw: Path) -> set[str]:
+    """Full birth dates of the raw extracts, as written and in ISO form (how DuckDB shows a
+    DATE). Event dates start in 2019, so no birth date of an adult can collide with one."""
+    values: set[str] = set()
+    for file, (separator, column, fmt) in BIRTH_DATE_COLUMNS.items():
+        written = pl.read_csv(raw / file, separator=separator, infer_schema=False,
+                              columns=[column])[column].drop_nulls().unique()
+        iso = written.str.to_date(fmt, strict=False).drop_nulls().dt.strftime("%Y-%m-%d")
+        values.update(written.to_list())
+        values.update(iso.to_list())
     return values
 
 
@@ -70,7 +91,7 @@ def test_person_ids_are_random_surrogates(small_demo: DemoResult) -> None:
 
 def test_no_cleartext_identity_in_hub_side_files(small_demo: DemoResult) -> None:
     out = small_demo.config.workdir
-    forbidden = raw_identity_values(out / "raw")
+    forbidden = raw_identity_values(out / "raw") | raw_birth_dates(out / "raw")
     assert len(forbidden) > 1000  # the check is only as good as the values it looks for
     files = hub_side_files(out)
     assert {p.name for p in files} >= {"outputs.duckdb", "quality.json", "splink_model.json",
@@ -86,6 +107,11 @@ def test_leak_scan_finds_a_planted_name(small_demo: DemoResult, tmp_path: Path) 
     planted.write_text(f"a,b\n1,x\n2,{name.upper()}\n")
     findings = scan([planted], forbidden)
     assert [(f.column, f.row) for f in findings] == [("column1", 3)]
+    birth_date = sorted(v for v in raw_birth_dates(small_demo.config.workdir / "raw")
+                        if v.count("-") == 2 and v[4] == "-")[0]
+    log = tmp_path / "job.log"
+    log.write_text(f"ok\nrejected row: born {birth_date}, see file\n")
+    assert [(f.file, f.row) for f in scan([log], {birth_date})] == [(str(log), 2)]
 
 
 def test_febrl4_benchmark(tmp_path: Path) -> None:
