@@ -28,8 +28,15 @@ def load_truth(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> None:
     """)
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    return round(numerator / denominator, 6) if denominator else 1.0
+def _ratio(numerator: float, denominator: float) -> float | None:
+    """None when there is nothing to measure (no pairs, no persons): not a perfect score."""
+    return round(numerator / denominator, 6) if denominator else None
+
+
+def _f1(precision: float | None, recall: float | None) -> float | None:
+    if precision is None or recall is None:
+        return None
+    return round(2 * precision * recall / (precision + recall), 6) if precision + recall else 0.0
 
 
 def pair_and_person_metrics(con: duckdb.DuckDBPyConnection) -> dict:
@@ -65,8 +72,7 @@ def pair_and_person_metrics(con: duckdb.DuckDBPyConnection) -> dict:
         "pairs": {
             "precision": precision,
             "recall": recall,
-            "f1": round(2 * precision * recall / (precision + recall), 6)
-            if precision + recall else 0.0,
+            "f1": _f1(precision, recall),
             "true_pairs": int(true), "predicted_pairs": int(predicted), "true_positive": int(tp),
         },
         "persons": {
@@ -111,9 +117,9 @@ def indicator_validity(con: duckdb.DuckDBPyConnection, config: JobConfig) -> dic
     return {
         "cells": len(rows),
         "cells_ge_100": len(big),
-        "max_rel_error_cells_ge_100": round(errors[0][0], 6) if errors else 0.0,
+        "max_rel_error_cells_ge_100": round(errors[0][0], 6) if errors else None,
         "mean_rel_error_cells_ge_100":
-            round(sum(e for e, _ in errors) / len(errors), 6) if errors else 0.0,
+            round(sum(e for e, _ in errors) / len(errors), 6) if errors else None,
         "worst_cells": [
             {"indicator": r[0], "period": r[1], "sex": r[2], "citizenship": r[3],
              "linked": r[4], "truth": r[5]} for _, r in errors[:5]

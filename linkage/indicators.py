@@ -16,7 +16,7 @@ from typing import Literal
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from migralink.config import RULES_DIR
+from migralink.config import RULES_DIR, format_validation
 from migralink.errors import ConfigError
 
 INDICATORS_DIR = RULES_DIR / "indicators"
@@ -119,7 +119,7 @@ def read_indicator(file: Path) -> Indicator:
     try:
         return Indicator(name=fields.pop("indicator"), file=file, sql=text, **fields)
     except ValidationError as err:
-        raise ConfigError(str(file), _format_validation(err)) from None
+        raise ConfigError(str(file), format_validation(err)) from None
 
 
 def load_indicators(folder: Path = INDICATORS_DIR) -> list[Indicator]:
@@ -259,9 +259,3 @@ def _select_body(sql: str) -> str:
 
 def _first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0]
-
-
-def _format_validation(err: ValidationError) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    return f"{where}: {first['msg']} (got {first['input']!r})"

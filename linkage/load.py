@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from migralink.config import JobConfig
 from migralink.errors import LinkageError
@@ -33,19 +34,49 @@ class LoadedSource:
     manifest: dict
 
 
+MANIFEST_KEYS = ("source", "kind", "key_id", "output")
+
+
+def _manifest(path: Path) -> dict:
+    try:
+        manifest = read_manifest(path)
+    except (ValueError, UnicodeDecodeError):
+        raise LinkageError(f"{path}: not a readable manifest (invalid JSON)") from None
+    if not isinstance(manifest, dict) or any(k not in manifest for k in MANIFEST_KEYS) or \
+            "sha256" not in manifest.get("output", {}):
+        raise LinkageError(f"{path}: not a migralink manifest (needs {', '.join(MANIFEST_KEYS)})")
+    return manifest
+
+
+def _parquet_key_id(path: Path) -> str | None:
+    metadata = pq.read_schema(path).metadata or {}
+    value = metadata.get(b"migralink.key_id")
+    return value.decode() if value else None
+
+
+def check_extract(name: str, kind: str, encoded: Path, manifest_file: Path) -> LoadedSource:
+    """One source's encoded file against its manifest and the config; LinkageError if not."""
+    for path in (encoded, manifest_file):
+        if not path.exists():
+            raise LinkageError(f"{path}: missing; run `migralink pseudonymise --source {name}`")
+    manifest = _manifest(manifest_file)
+    if (manifest["source"], manifest["kind"]) != (name, kind):
+        raise LinkageError(f"{manifest_file}: made for source '{manifest['source']}' "
+                           f"({manifest['kind']}), but the config expects '{name}' ({kind})")
+    if file_sha256(encoded) != manifest["output"]["sha256"]:
+        raise LinkageError(f"{encoded}: SHA-256 differs from {manifest_file.name}; "
+                           "the file was altered or replaced after encoding")
+    if _parquet_key_id(encoded) != manifest["key_id"]:
+        raise LinkageError(f"{encoded}: encoded with key {_parquet_key_id(encoded)}, but its "
+                           f"manifest says {manifest['key_id']}")
+    return LoadedSource(name, kind, encoded, manifest)
+
+
 def check_extracts(config: JobConfig) -> list[LoadedSource]:
     """Every source has an encoded file matching its manifest; one key id across all."""
-    loaded = []
-    for name, source in config.sources.items():
-        encoded, manifest_file = config.encoded_file(name), config.manifest_file(name)
-        for path in (encoded, manifest_file):
-            if not path.exists():
-                raise LinkageError(f"{path}: missing; run `migralink pseudonymise --source {name}`")
-        manifest = read_manifest(manifest_file)
-        if file_sha256(encoded) != manifest["output"]["sha256"]:
-            raise LinkageError(f"{encoded}: SHA-256 differs from {manifest_file.name}; "
-                               "the file was altered or replaced after encoding")
-        loaded.append(LoadedSource(name, source.kind, encoded, manifest))
+    loaded = [check_extract(name, source.kind, config.encoded_file(name),
+                            config.manifest_file(name))
+              for name, source in config.sources.items()]
     key_ids = {s.name: s.manifest["key_id"] for s in loaded}
     if len(set(key_ids.values())) > 1:
         listing = ", ".join(f"{name}: {key}" for name, key in sorted(key_ids.items()))

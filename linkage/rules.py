@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from migralink.config import load_yaml
+from migralink.config import format_validation, load_yaml
 from migralink.errors import ConfigError
 
 
@@ -74,9 +74,7 @@ def load_rules(path: Path) -> LinkageRules:
     try:
         return LinkageRules.model_validate(load_yaml(path))
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(str(path), f"{where}: {first['msg']}") from None
+        raise ConfigError(str(path), format_validation(err)) from None
 
 
 _SIDE = re.compile(r"\b([lr])\.(\w+)")

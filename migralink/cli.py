@@ -25,14 +25,35 @@ def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except MigralinkError as err:
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as err:  # noqa: BLE001 - the one place every error becomes a line
             if os.environ.get("MIGRALINK_DEBUG"):
                 raise
-            hint = f"\n  hint: {err.hint}" if err.hint else ""
-            typer.echo(f"error: {err}{hint}", err=True)
-            raise typer.Exit(2) from None
+            typer.echo(f"error: {one_line(err)}", err=True)
+            raise typer.Exit(2 if isinstance(err, MigralinkError | OSError) else 1) from None
 
     return wrapper
+
+
+def one_line(err: Exception) -> str:
+    """What to tell the user. Only our own messages and OS errors are shown: a third-party
+    message (polars, DuckDB, splink) may quote a data value, so it is never echoed."""
+    if isinstance(err, MigralinkError):
+        return str(err) + (f" (hint: {err.hint})" if err.hint else "")
+    if isinstance(err, OSError):
+        return f"{err.filename}: {err.strerror}" if err.filename else str(err.strerror)
+    return (f"unexpected {type(err).__name__}; run with --debug for the traceback "
+            "(it may show data values)")
+
+
+def passphrase(variable: str) -> str:
+    """From the environment variable, or asked for when a person is at the terminal."""
+    if os.environ.get(variable) or not sys.stdin.isatty():
+        from pseudonymise.keys import passphrase_from_env
+
+        return passphrase_from_env(variable)
+    return typer.prompt("Passphrase", hide_input=True)
 
 
 @app.callback()
@@ -69,9 +90,9 @@ def keygen(
     if out.exists() and not force:
         raise MigralinkError(f"{out}: exists; use --force to replace it (old encodings "
                              "will no longer link with new ones)")
-    passphrase = os.environ.get(passphrase_env) or typer.prompt(
+    secret_phrase = os.environ.get(passphrase_env) or typer.prompt(
         "Passphrase", hide_input=True, confirmation_prompt=True)
-    key = write_key(out, passphrase)
+    key = write_key(out, secret_phrase)
     typer.echo(key.key_id)
 
 
@@ -91,15 +112,17 @@ def pseudonymise(
 ) -> None:
     """Validate, normalise and encode one raw extract; write Parquet, rejects and manifest."""
     from pseudonymise.job import pseudonymise_source
-    from pseudonymise.keys import passphrase_from_env, read_key
+    from pseudonymise.keys import read_key
 
     job = _load(config, workdir)
     key_file = key or job.at(job.key.file)
-    project_key = read_key(key_file, passphrase_from_env(job.key.passphrase_env))
+    project_key = read_key(key_file, passphrase(job.key.passphrase_env))
     result = pseudonymise_source(job, source, project_key)
     c = result.counts
     typer.echo(f"{source}: {c.rows_in} rows in, {c.encoded} encoded, {c.rejected} rejected "
                f"({result.rejects_file}); key id {project_key.key_id}")
+    if c.encoded == 0:
+        typer.echo(f"warning: {source}: no row was encoded", err=True)
     typer.echo(f"encoded: {result.encoded_file}\nmanifest: {result.manifest_file}")
 
 
@@ -113,7 +136,7 @@ def link(
     from linkage.job import run_link
 
     result = run_link(_load(config, workdir))
-    typer.echo(json.dumps({"counts": result.counts, "seconds": result.seconds}))
+    typer.echo("\n".join(result.summary()))
     typer.echo("outputs: " + ", ".join(str(p) for p in result.outputs))
 
 

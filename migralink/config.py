@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from migralink.errors import ConfigError
-from migralink.schema import DOC_TYPES, EVENT_FIELDS, DocType, SourceKind
+from migralink.schema import DATE_DIRECTIVES, DOC_TYPES, EVENT_FIELDS, DocType, SourceKind
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -45,6 +45,19 @@ class FieldSpec(_Strict):
     @classmethod
     def _from_string(cls, value: Any) -> Any:
         return {"column": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _formats(self) -> FieldSpec:
+        if self.type in ("date", "month") and not self.formats:
+            raise ValueError(f"column '{self.column}': a {self.type} needs `formats`")
+        for fmt in self.formats:
+            rest = fmt
+            for directive in DATE_DIRECTIVES:
+                rest = rest.replace(directive, "")
+            if "%" in rest or "%Y" not in fmt:
+                raise ValueError(f"column '{self.column}': date format '{fmt}' must use %Y, "
+                                 "and may use %m and %d")
+        return self
 
 
 class DocumentSpec(_Strict):
@@ -79,10 +92,23 @@ class SourceConfig(_Strict):
     file: Path
     format: Literal["csv", "parquet"] = "csv"
     separator: str = ","
-    encoding: str = "utf-8"
+    encoding: str = "auto"  # auto: UTF-8 (with or without BOM), else Windows-1252
     record_id: str
     identity: IdentitySpec
     events: dict[str, FieldSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _record_id_is_not_identity(self) -> SourceConfig:
+        # the record id travels to the hub in clear: it must not be a name or a document
+        identity = self.identity_columns()
+        if self.record_id in identity:
+            raise ValueError(f"record_id '{self.record_id}' is an identity column; it would "
+                             "reach the hub in clear. Use a record or line number")
+        for name, spec in self.events.items():
+            if spec.column in identity:
+                raise ValueError(f"event field '{name}' reads identity column '{spec.column}'; "
+                                 "event fields reach the hub in clear")
+        return self
 
     @model_validator(mode="after")
     def _events_match_kind(self) -> SourceConfig:
@@ -95,19 +121,19 @@ class SourceConfig(_Strict):
             raise ValueError(f"a '{self.kind}' source needs event fields {missing}")
         return self
 
-    def raw_columns(self) -> list[str]:
-        """Every raw column this mapping reads, in a stable order."""
-        cols = [self.record_id]
+    def identity_columns(self) -> list[str]:
+        """The raw columns that carry identity (names, birth date, documents...)."""
         ident = self.identity
-        for spec in (ident.given_name, ident.family_name, ident.sex, ident.birth_date,
-                     ident.nationality):
-            if spec is not None:
-                cols.append(spec.column)
+        cols = [s.column for s in (ident.given_name, ident.family_name, ident.sex,
+                                   ident.birth_date, ident.nationality) if s is not None]
         cols += ident.address or []
         for doc in ident.documents:
-            cols.append(doc.number)
-            if doc.type_column:
-                cols.append(doc.type_column)
+            cols += [doc.number] + ([doc.type_column] if doc.type_column else [])
+        return cols
+
+    def raw_columns(self) -> list[str]:
+        """Every raw column this mapping reads, in a stable order."""
+        cols = [self.record_id, *self.identity_columns()]
         cols += [spec.column for spec in self.events.values()]
         return list(dict.fromkeys(cols))
 
@@ -177,11 +203,14 @@ class JobConfig(_Strict):
         return self.at(self.paths.outputs)
 
 
-def _format_validation(err: ValidationError) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{more}"
+def format_validation(err: ValidationError, most: int = 3) -> str:
+    """Pydantic errors as one line: where and what, for the first few."""
+    parts = []
+    for error in err.errors()[:most]:
+        where = ".".join(str(p) for p in error["loc"])
+        parts.append(f"{where}: {error['msg']}" if where else error["msg"])
+    more = f" (and {err.error_count() - most} more)" if err.error_count() > most else ""
+    return "; ".join(parts) + more
 
 
 def load_yaml(path: Path) -> Any:
@@ -189,8 +218,13 @@ def load_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(str(path), "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "is a directory, not a file") from None
     except yaml.YAMLError as err:
-        raise ConfigError(str(path), f"not valid YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "syntax error"
+        raise ConfigError(str(path), f"not valid YAML{where}: {problem}") from None
 
 
 def load_config(path: Path | str, workdir: Path | str | None = None) -> JobConfig:
@@ -207,7 +241,7 @@ def load_config(path: Path | str, workdir: Path | str | None = None) -> JobConfi
     try:
         return JobConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(str(path), _format_validation(err)) from None
+        raise ConfigError(str(path), format_validation(err)) from None
 
 
 __all__ = ["DOC_TYPES", "JobConfig", "SourceConfig", "FieldSpec", "load_config", "RULES_DIR"]

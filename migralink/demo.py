@@ -27,7 +27,6 @@ DATASETS = {"synth": "demo.yaml", "febrl4": "febrl4.yaml"}
 @dataclass
 class DemoResult:
     config: JobConfig
-    key_id: str
     pseudonymised: list[PseudonymiseResult]
     link: LinkResult
     quality: dict
@@ -66,35 +65,33 @@ def run_demo(out: Path, persons: int = 20_000, seed: int = 1, dataset: str = "sy
     seconds["link"] = round(time.perf_counter() - clock, 2)
 
     quality = evaluate(link.con, config)
-    quality["model_warnings"] = link.model_warnings
     quality["dataset"] = dataset if dataset != "synth" else f"synth persons={persons} seed={seed}"
     (out / "quality.json").write_text(json.dumps(quality, indent=2) + "\n", encoding="utf-8")
     seconds["total"] = round(time.perf_counter() - start, 2)
-    return DemoResult(config, key.key_id, pseudonymised, link, quality, seconds)
+    return DemoResult(config, pseudonymised, link, quality, seconds)
+
+
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def summary(result: DemoResult) -> str:
     """A one-screen account of the run for the terminal."""
-    lines = [f"key id {result.key_id}"]
+    lines = []
     for p in result.pseudonymised:
         c = p.counts
         lines.append(f"  {p.source:<16} rows {c.rows_in:>9,}  encoded {c.encoded:>9,}  "
                      f"rejected {c.rejected:>6,}")
-    counts = result.link.counts
-    lines.append(f"linked {counts['records']:,} records -> {counts['identities']:,} distinct "
-                 f"identities -> {counts['persons']:,} persons")
+    lines += result.link.summary()
     q = result.quality
-    lines.append(f"pairs    precision {q['pairs']['precision']:.4f}  recall "
-                 f"{q['pairs']['recall']:.4f}  F1 {q['pairs']['f1']:.4f}")
-    lines.append(f"persons  precision {q['persons']['precision']:.4f}  recall "
-                 f"{q['persons']['recall']:.4f}")
+    for level in ("pairs", "persons"):
+        values = "  ".join(f"{m} {_figure(q[level].get(m))}" for m in ("precision", "recall", "f1")
+                           if m in q[level])
+        lines.append(f"{level:<8} {values}")
     if "indicators" in q:
         ind = q["indicators"]
         lines.append(f"indicators: {ind['cells_ge_100']} cells >= 100, max relative error "
-                     f"{ind['max_rel_error_cells_ge_100']:.4f}")
-    if result.link.model_warnings:
-        lines.append(f"model notes: {len(result.link.model_warnings)} from splink training "
-                     "(levels a training pass could not estimate), in quality.json")
+                     f"{_figure(ind['max_rel_error_cells_ge_100'])}")
     lines.append("seconds  " + "  ".join(f"{k} {v}" for k, v in result.seconds.items()))
     lines.append(f"outputs in {result.config.outputs_dir} (outputs.duckdb, outputs/, quality.json)")
     return "\n".join(lines)

@@ -37,7 +37,15 @@ EVENT_CODES: dict[str, set[str]] = {
     "reason": {"work", "family", "study", "other"},
 }
 
+# Dates of things that have happened: one after the day of encoding is implausible.
+# (A permit's expiry or a contract's end may well lie in the future.)
+PAST_DATE_FIELDS: set[str] = {"date", "issue_date", "month"}
+
+# Allowed range of integer event fields.
+EVENT_RANGES: dict[str, tuple[int, int]] = {"days_declared": (1, 31)}
+
 SEX_CODES = {"M", "F"}
+DATE_DIRECTIVES = ("%d", "%m", "%Y")
 
 # Hub-side analyst table holding each kind's events, one row per record, with person_id.
 EVENT_TABLES: dict[str, str] = {

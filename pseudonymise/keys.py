@@ -102,7 +102,7 @@ def read_key(path: Path, passphrase: str) -> ProjectKey:
     """Unlock a key file; a wrong passphrase or an altered file gives KeyFileError."""
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
-        if document.get("format") != KEY_FORMAT:
+        if not isinstance(document, dict) or document.get("format") != KEY_FORMAT:
             raise KeyFileError(f"{path}: not a migralink key file")
         header = _header(document["key_id"], int(document["generation"]))
         salt = base64.b64decode(document["kdf"]["salt"])
@@ -110,7 +110,9 @@ def read_key(path: Path, passphrase: str) -> ProjectKey:
         ciphertext = base64.b64decode(document["ciphertext"])
     except FileNotFoundError:
         raise KeyFileError(f"{path}: key file not found") from None
-    except (ValueError, KeyError, TypeError):
+    except (IsADirectoryError, PermissionError) as err:
+        raise KeyFileError(f"{path}: cannot read the key file ({err.strerror})") from None
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise KeyFileError(f"{path}: damaged key file") from None
     aad = json.dumps(header, sort_keys=True).encode()
     try:

@@ -49,7 +49,8 @@ def schema_sha256(frame: pl.DataFrame) -> str:
 
 def build_manifest(*, source: str, kind: str, key_id: str, key_generation: int,
                    input_file: Path, output_file: Path, rejects_file: Path, counts: Counts,
-                   encoded: pl.DataFrame, spec: EncodingSpec, name_rules_sha256: str) -> dict:
+                   encoded: pl.DataFrame, spec: EncodingSpec, name_rules_sha256: str,
+                   input_encoding: str, unmapped_columns: list[str]) -> dict:
     return {
         "manifest_version": MANIFEST_VERSION,
         "software": {"name": "migralink", "version": migralink.__version__},
@@ -58,7 +59,8 @@ def build_manifest(*, source: str, kind: str, key_id: str, key_generation: int,
         "kind": kind,
         "key_id": key_id,
         "key_generation": key_generation,
-        "input": {"file": input_file.name, "sha256": file_sha256(input_file)},
+        "input": {"file": input_file.name, "sha256": file_sha256(input_file),
+                  "encoding": input_encoding, "unmapped_columns": unmapped_columns},
         "counts": {
             "rows_in": counts.rows_in,
             "encoded": counts.encoded,

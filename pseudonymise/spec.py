@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from migralink.config import load_yaml
+from migralink.config import format_validation, load_yaml
 from migralink.errors import ConfigError
 
 BirthPrecision = Literal["year", "year_month", "full", "full_transposed"]
@@ -76,7 +76,5 @@ def load_spec(path: Path) -> EncodingSpec:
     try:
         spec = EncodingSpec.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(str(path), f"{where}: {first['msg']}") from None
+        raise ConfigError(str(path), format_validation(err)) from None
     return spec.model_copy(update={"sha256": file_sha256(path)})

@@ -1,8 +1,7 @@
-"""Read a producer's raw extract and validate it against its column mapping.
+"""Validate a raw extract against its column mapping, into canonical rows and rejects.
 
-`read_raw` fails with a clear error when the file cannot be read as mapped (missing file,
-missing column). `parse` never fails on bad values: it returns the rows it could parse in the
-canonical schema and, separately, every other row with its reasons, so nothing is lost.
+`parse` never fails on bad values: it returns the rows it could parse in the canonical schema
+and, separately, every other row with its reasons, so nothing is lost.
 """
 
 from __future__ import annotations
@@ -10,16 +9,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import polars as pl
 
 from migralink.config import FieldSpec, SourceConfig
-from migralink.errors import ConfigError, InputError
-from migralink.schema import DOC_TYPES, EVENT_CODES, EVENT_FIELDS, OPTIONAL_EVENT_FIELDS, SEX_CODES
+from migralink.schema import (
+    DOC_TYPES,
+    EVENT_CODES,
+    EVENT_FIELDS,
+    EVENT_RANGES,
+    OPTIONAL_EVENT_FIELDS,
+    PAST_DATE_FIELDS,
+    SEX_CODES,
+)
+from pseudonymise.read import ROW
 
-ROW = "_row"  # 1-based data row number (the header is not counted)
 _DIRECTIVES = {"%d": r"(?P<d>\d{1,2})", "%m": r"(?P<m>\d{1,2})", "%Y": r"(?P<Y>\d{4})"}
+_CONTROL = r"[\x00-\x08\x0b-\x1f\x7f]"
 
 
 @dataclass(frozen=True)
@@ -29,32 +35,11 @@ class Parsed:
     notes: dict[str, int]   # kept rows with a value treated as unknown, by note
 
 
-def read_raw(path: Path, source: SourceConfig) -> pl.DataFrame:
-    """All mapped columns as strings, plus the row number; InputError when not readable."""
-    if not path.exists():
-        raise InputError(str(path), "file not found")
-    try:
-        if source.format == "parquet":
-            frame = pl.read_parquet(path).cast(pl.String)
-        else:
-            frame = pl.read_csv(path, separator=source.separator, encoding=source.encoding,
-                                infer_schema=False)
-    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as err:
-        raise InputError(str(path), f"cannot read as {source.format}: {err}") from None
-    for column in source.raw_columns():
-        if column not in frame.columns:
-            raise InputError(str(path), "mapped column is missing from the file "
-                             f"(columns found: {', '.join(frame.columns)})", column=column)
-    frame = frame.select(source.raw_columns())
-    return frame.with_columns(pl.all().str.strip_chars()).with_row_index(ROW, offset=1)
-
-
 def _format_regex(fmt: str) -> str:
+    """'%d/%m/%Y' -> a regular expression with named groups d, m, Y (checked in the config)."""
     pattern = re.escape(fmt)
     for directive, group in _DIRECTIVES.items():
         pattern = pattern.replace(re.escape(directive), group)
-    if "%" in pattern:
-        raise ConfigError(fmt, "date formats may use only %d, %m and %Y")
     return f"^{pattern}$"
 
 
@@ -149,6 +134,10 @@ class _Parser:
         if kind == "int":
             value = pl.col(col).cast(pl.Int32, strict=False)
             self.problems.append(_problem(self.given(col) & value.is_null(), "bad_int", col))
+            if name in EVENT_RANGES:
+                low, high = EVENT_RANGES[name]
+                outside = value.is_not_null() & ~value.is_between(low, high)
+                self.problems.append(_problem(outside, "out_of_range", col))
             return value.alias(name)
         return pl.col(col).alias(name)
 
@@ -173,7 +162,8 @@ def _documents(source: SourceConfig, parser: _Parser) -> list[pl.Expr]:
 
 
 def _dates_pass(frame: pl.DataFrame, source: SourceConfig, parser: _Parser) -> pl.DataFrame:
-    """Parse each date field from its parts; full dates must be real calendar dates."""
+    """Parse each date field from its parts; full dates must be real calendar dates, and a
+    crossing, an issue or a declared month cannot lie after the day of encoding."""
     for name, spec in source.events.items():
         kind = EVENT_FIELDS[source.kind][name]
         if kind not in ("date", "month"):
@@ -183,8 +173,12 @@ def _dates_pass(frame: pl.DataFrame, source: SourceConfig, parser: _Parser) -> p
         # a prefixed name: the raw column may carry the canonical name already ("issue_date")
         parsed = parts.select(ROW, _iso(pl.col("_Y"), pl.col("_m"), day).alias(f"_date_{name}"))
         frame = frame.join(parsed, on=ROW, how="left", maintain_order="left")
-        bad = parser.given(spec.column) & pl.col(f"_date_{name}").is_null()
+        parsed_date = pl.col(f"_date_{name}")
+        bad = parser.given(spec.column) & parsed_date.is_null()
         parser.problems.append(_problem(bad, "bad_date", spec.column))
+        if name in PAST_DATE_FIELDS:
+            future = (parsed_date > parser.today).fill_null(False)
+            parser.problems.append(_problem(future, "implausible_date", spec.column))
     return frame
 
 
@@ -194,6 +188,9 @@ def parse(raw: pl.DataFrame, source: SourceConfig, today: date | None = None,
     parser = _Parser(source, today or date.today(), oldest_age)
     ident = source.identity
     values: list[pl.Expr] = [pl.col(ROW), pl.col(source.record_id).alias("record_id")]
+    # a control character in a field is a sign of a broken export; never guess what it meant
+    parser.problems += [_problem(pl.col(c).str.contains(_CONTROL).fill_null(False),
+                                 "control_character", c) for c in source.raw_columns()]
     parser.problems.append(
         _problem(~parser.given(source.record_id), "missing_value", source.record_id)
     )
