@@ -24,7 +24,7 @@ FALLBACK_ENCODING = "cp1252"  # Windows-1252: a superset of the printable Latin-
 
 @dataclass(frozen=True)
 class RawExtract:
-    rows: pl.DataFrame                 # ROW + every mapped column, as stripped strings
+    rows: pl.DataFrame                 # ROW + every mapped column: stripped strings, "" -> null
     broken: pl.DataFrame               # ROW, reasons, RAW_LINE: lines that are not records
     encoding: str                      # the encoding the file was read with
     unmapped_columns: list[str] = field(default_factory=list)
@@ -70,6 +70,12 @@ def _header(path: Path, line: str, source: SourceConfig) -> list[str]:
             raise InputError(str(path), "mapped column is missing from the header "
                              f"(header: {', '.join(names)})", row=1, column=column)
     return names
+
+
+def _cleaned(column: str) -> pl.Expr:
+    """Surrounding spaces removed; an empty field is a missing value."""
+    text = pl.col(column).cast(pl.String).str.strip_chars()
+    return pl.when(text != "").then(text).alias(column)
 
 
 def _split_plain(lines: pl.DataFrame, sep: str, width: int) -> pl.DataFrame:
@@ -120,7 +126,7 @@ def read_csv(path: Path, source: SourceConfig) -> RawExtract:
     broken = pl.concat([wrong, pl.DataFrame(bad, schema=broken_schema, orient="row")]).sort(ROW)
     mapped = source.raw_columns()
     return RawExtract(
-        rows=rows.select(ROW, *[pl.col(c).str.strip_chars() for c in mapped]),
+        rows=rows.select(ROW, *[_cleaned(c) for c in mapped]),
         broken=broken, encoding=encoding,
         unmapped_columns=[n for n in names if n not in mapped],
     )
@@ -136,7 +142,7 @@ def read_parquet(path: Path, source: SourceConfig) -> RawExtract:
             raise InputError(str(path), "mapped column is missing "
                              f"(columns: {', '.join(frame.columns)})", column=column)
     mapped = source.raw_columns()
-    rows = frame.select([pl.col(c).cast(pl.String).str.strip_chars() for c in mapped])
+    rows = frame.select([_cleaned(c) for c in mapped])
     empty = pl.DataFrame(schema={ROW: pl.Int64, "reasons": pl.String, RAW_LINE: pl.String})
     return RawExtract(rows.with_row_index(ROW, offset=1).cast({ROW: pl.Int64}), empty,
                       "parquet", [c for c in frame.columns if c not in mapped])

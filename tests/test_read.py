@@ -96,3 +96,14 @@ def test_declared_encoding_that_does_not_fit(demo_config) -> None:
     source = demo_config.sources["border"].model_copy(update={"encoding": "utf-8"})
     with pytest.raises(InputError, match=r"row 3: not valid utf-8 text .* set `encoding:`"):
         read_raw(path, source)
+
+
+def test_empty_fields_are_missing_values(demo_config) -> None:
+    path = demo_config.at(demo_config.sources["border"].file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = (CORPUS / "duplicate_record_id.csv").read_text().splitlines()[0]
+    path.write_text(f"{header}\nB1;03/05/2021;E; ;CNIE;BK1;IDRISSI;ALI;M;14/05/1970;\n")
+    rows = read_raw(path, demo_config.sources["border"]).rows
+    assert rows.row(0, named=True)["nationalite"] is None
+    assert rows.row(0, named=True)["poste"] is None
+    assert rows.row(0, named=True)["nom"] == "IDRISSI"
