@@ -16,9 +16,11 @@ from migralink.schema import EVENT_FIELDS, EVENT_TABLES, SQL_TYPES
 PERSONS_SQL = RULES_DIR / "persons" / "persons.sql"
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+def table_exists(con: duckdb.DuckDBPyConnection, name: str, schema: str | None = None) -> bool:
+    """Whether the job's in-memory database holds the table (in `schema`, or any schema)."""
     return con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'memory' "
+        "AND table_name = ? AND schema_name = coalesce(?, schema_name)", [name, schema]
     ).fetchone()[0] > 0
 
 

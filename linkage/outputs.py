@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from linkage.events import table_exists
 from migralink.schema import EVENT_TABLES
 
 OUTPUT_TABLES = ["persons", *EVENT_TABLES.values(), "stocks", "flows", "record_links"]
@@ -25,9 +26,7 @@ def write_outputs(con: duckdb.DuckDBPyConnection, out: Path, model_json: dict) -
     con.execute(f"ATTACH '{database}' AS outputs")
     try:
         for table in OUTPUT_TABLES:
-            if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
-                           "AND schema_name = 'main' AND database_name = 'memory'",
-                           [table]).fetchone()[0]:
+            if table_exists(con, table, "main"):
                 con.execute(f"CREATE TABLE outputs.{table} AS SELECT * FROM main.{table}")
     finally:
         con.execute("DETACH outputs")
@@ -36,8 +35,7 @@ def write_outputs(con: duckdb.DuckDBPyConnection, out: Path, model_json: dict) -
     parquet_dir.mkdir(exist_ok=True)
     for table in PARQUET_TABLES:
         path = parquet_dir / f"{table}.parquet"
-        if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
-                       "AND schema_name = 'main'", [table]).fetchone()[0]:
+        if table_exists(con, table, "main"):
             con.execute(f"COPY main.{table} TO '{path}' (FORMAT parquet)")
             written.append(path)
     model_file = out / "model" / "splink_model.json"

@@ -26,6 +26,7 @@ from migralink.errors import KeyFileError
 
 KEY_FORMAT = "migralink-key/1"
 SECRET_BYTES = 32
+MIN_PASSPHRASE = 8
 # Argon2id cost: ~64 MiB and a fraction of a second, so guessing passphrases is expensive.
 ARGON2 = {"iterations": 3, "lanes": 4, "memory_cost": 64 * 1024}
 
@@ -75,8 +76,9 @@ def _header(key_id: str, generation: int) -> dict:
 def write_key(path: Path, passphrase: str, *, generation: int = 1,
               secret: bytes | None = None) -> ProjectKey:
     """Create a new random secret (or store `secret`), encrypt it under `passphrase`, write it."""
-    if not passphrase:
-        raise KeyFileError("an empty passphrase would leave the secret unprotected")
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise KeyFileError(f"a passphrase shorter than {MIN_PASSPHRASE} characters would leave "
+                           "the secret weakly protected")
     key = ProjectKey(secret or secrets.token_bytes(SECRET_BYTES), generation)
     salt, nonce = os.urandom(16), os.urandom(12)
     header = _header(key.key_id, generation)

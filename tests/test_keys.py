@@ -22,27 +22,34 @@ def test_round_trip_and_key_id(tmp_path: Path) -> None:
 
 
 def test_two_keys_differ(tmp_path: Path) -> None:
-    assert write_key(tmp_path / "a", "p").key_id != write_key(tmp_path / "b", "p").key_id
+    phrase = "long enough"
+    assert write_key(tmp_path / "a", phrase).key_id != write_key(tmp_path / "b", phrase).key_id
 
 
 def test_wrong_passphrase(tmp_path: Path) -> None:
-    write_key(tmp_path / "p.key", "right")
+    write_key(tmp_path / "p.key", "the right one")
     with pytest.raises(KeyFileError, match="wrong passphrase"):
-        read_key(tmp_path / "p.key", "wrong")
+        read_key(tmp_path / "p.key", "the wrong one")
 
 
 def test_altered_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "p.key"
-    write_key(path, "right")
+    write_key(path, "the right one")
     document = json.loads(path.read_text())
     document["generation"] = 2  # authenticated header: any change breaks decryption
     path.write_text(json.dumps(document))
     with pytest.raises(KeyFileError):
-        read_key(path, "right")
+        read_key(path, "the right one")
 
 
 def test_missing_and_empty(tmp_path: Path) -> None:
     with pytest.raises(KeyFileError, match="not found"):
         read_key(tmp_path / "none.key", "x")
-    with pytest.raises(KeyFileError, match="empty passphrase"):
-        write_key(tmp_path / "e.key", "")
+    with pytest.raises(KeyFileError, match="shorter than 8 characters"):
+        write_key(tmp_path / "e.key", "short")
+    (tmp_path / "dir.key").mkdir()
+    with pytest.raises(KeyFileError, match="cannot read the key file"):
+        read_key(tmp_path / "dir.key", "x")
+    (tmp_path / "list.key").write_text("[1, 2]")
+    with pytest.raises(KeyFileError, match="not a migralink key file"):
+        read_key(tmp_path / "list.key", "x")

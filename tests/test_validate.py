@@ -21,8 +21,8 @@ def test_cli_error_is_one_line(demo_config, monkeypatch) -> None:
                  header=BORDER_HEADER.replace(";nationalite", ""))
     from pseudonymise.keys import write_key
 
-    monkeypatch.setenv("MIGRALINK_PASSPHRASE", "pw")
-    write_key(demo_config.at(demo_config.key.file), "pw")
+    monkeypatch.setenv("MIGRALINK_PASSPHRASE", "passphrase")
+    write_key(demo_config.at(demo_config.key.file), "passphrase")
     result = CliRunner().invoke(app, ["pseudonymise", "--config", "configs/demo.yaml",
                                       "--source", "border", "--workdir",
                                       str(demo_config.workdir)])
