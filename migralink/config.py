@@ -90,8 +90,8 @@ class IdentitySpec(_Strict):
 class SourceConfig(_Strict):
     kind: SourceKind
     file: Path
-    format: Literal["csv", "parquet"] = "csv"
-    separator: str = ","
+    format: Literal["csv", "parquet", "xlsx"] = "csv"
+    separator: str = ","  # or "auto": whichever of ; , tab | splits the header most
     encoding: str = "auto"  # auto: UTF-8 (with or without BOM), else Windows-1252
     record_id: str
     identity: IdentitySpec

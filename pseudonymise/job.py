@@ -1,21 +1,28 @@
-"""`migralink pseudonymise`: one raw extract -> encoded Parquet + rejects + manifest."""
+"""`migralink pseudonymise`: one raw extract -> encoded Parquet + rejects + manifest.
+
+The extract is read, validated and encoded a batch at a time, so memory stays bounded
+whatever the size of the file; the counts of all batches go in the manifest.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TextIO
 
 import polars as pl
 import pyarrow.parquet as pq
 
 from migralink.config import JobConfig
 from migralink.schema import EVENT_FIELDS
-from pseudonymise.encode import encode_identity
+from pseudonymise.encode import IdentityEncoder
 from pseudonymise.keys import ProjectKey
 from pseudonymise.manifest import Counts, build_manifest, reason_counts, write_manifest
 from pseudonymise.normalise import NameRules
-from pseudonymise.read import RAW_LINE, ROW, RawExtract, read_raw
+from pseudonymise.read import BATCH_ROWS, RAW_LINE, ROW, RawBatch, open_raw
 from pseudonymise.spec import load_spec
 from pseudonymise.validate import Parsed, parse
 
@@ -29,56 +36,91 @@ class PseudonymiseResult:
     rejects_file: Path
 
 
-def write_encoded(frame: pl.DataFrame, path: Path, metadata: dict[str, str]) -> None:
-    """Parquet with the key id and source in its metadata, so the file explains itself."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = frame.to_arrow()
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
-    pq.write_table(table, path, compression="zstd")
-
-
-def all_rejects(raw: RawExtract, parsed: Parsed) -> pl.DataFrame:
+def batch_rejects(raw: RawBatch, parsed: Parsed) -> pl.DataFrame:
     """Rows rejected for their values and lines rejected for their structure, in file order."""
     return pl.concat([parsed.rejects.with_columns(pl.lit(None, pl.String).alias(RAW_LINE)),
                       raw.broken], how="diagonal").sort(ROW).rename({ROW: "row"})
 
 
-def write_private_csv(frame: pl.DataFrame, path: Path) -> None:
-    """Cleartext that stays with the producer: written readable by its owner only."""
+def open_private(path: Path) -> TextIO:
+    """Cleartext that stays with the producer: a file readable by its owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    frame.write_csv(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+
+@dataclass
+class _Tally:
+    rows_in: int = 0
+    encoded: int = 0
+    rejected: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)
+
+    def add(self, raw: RawBatch, rejects: pl.DataFrame, encoded: int, parsed: Parsed) -> None:
+        self.rows_in += raw.rows_in
+        self.encoded += encoded
+        self.rejected += rejects.height
+        self.reasons.update(reason_counts(rejects["reasons"]))
+        self.notes.update(parsed.notes)
+
+    def counts(self) -> Counts:
+        return Counts(self.rows_in, self.encoded, self.rejected,
+                      dict(sorted(self.reasons.items())), dict(sorted(self.notes.items())))
 
 
 def pseudonymise_source(config: JobConfig, name: str, key: ProjectKey,
-                        today: date | None = None) -> PseudonymiseResult:
+                        today: date | None = None, batch_rows: int = BATCH_ROWS
+                        ) -> PseudonymiseResult:
     """Validate, normalise and encode one source of the config with the project key."""
     source = config.source(name)
     raw_file = config.at(source.file)
-    raw = read_raw(raw_file, source)
-    parsed = parse(raw.rows, source, today, config.validation.oldest_age)
-
+    reader = open_raw(raw_file, source)
     spec = load_spec(config.rule(config.encoding))
     rules = NameRules.load(config.rule(Path("names")))
-    identity = encode_identity(parsed.rows, spec, key, rules)
-    events = parsed.rows.select(list(EVENT_FIELDS[source.kind]))
-    encoded = pl.concat([identity, events], how="horizontal")
-
+    encoder = IdentityEncoder(spec, key, rules)
+    events = list(EVENT_FIELDS[source.kind])
     encoded_file, rejects_file = config.encoded_file(name), config.rejects_file(name)
-    write_encoded(encoded, encoded_file,
-                  {"migralink.key_id": key.key_id, "migralink.source": name,
-                   "migralink.kind": source.kind})
-    rejects = all_rejects(raw, parsed)
-    write_private_csv(rejects, rejects_file)
+    encoded_file.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"migralink.key_id": key.key_id, "migralink.source": name,
+                "migralink.kind": source.kind}
 
-    counts = Counts(rows_in=raw.rows_in, encoded=encoded.height, rejected=rejects.height,
-                    reasons=reason_counts(rejects["reasons"]), notes=parsed.notes)
+    tally, writer, schema = _Tally(), None, None
+    seen_ids = pl.Series("record_id", [], dtype=pl.String)
+    with open_private(rejects_file) as rejects_out:
+        for number, raw in enumerate(reader.batches(batch_rows)):
+            parsed = parse(raw.rows, source, today, config.validation.oldest_age, seen_ids)
+            seen_ids = pl.concat([seen_ids, parsed.rows["record_id"]])
+            encoded = pl.concat([encoder.encode(parsed.rows), parsed.rows.select(events)],
+                                how="horizontal")
+            table = encoded.to_arrow()
+            if writer is None:
+                schema = table.schema.with_metadata(metadata)
+                writer = pq.ParquetWriter(encoded_file, schema, compression="zstd")
+            writer.write_table(table.cast(schema))
+            rejects = batch_rejects(raw, parsed).select(
+                "row", "reasons", *source.raw_columns(), RAW_LINE)
+            rejects.write_csv(rejects_out, include_header=number == 0)
+            tally.add(raw, rejects, encoded.height, parsed)
+        if writer is None:  # no line at all: still write a valid, empty extract and rejects
+            empty = parse(pl.DataFrame(schema={ROW: pl.Int64, **{
+                c: pl.String for c in source.raw_columns()}}), source, today)
+            table = pl.concat([encoder.encode(empty.rows), empty.rows.select(events)],
+                              how="horizontal").to_arrow()
+            schema = table.schema.with_metadata(metadata)
+            writer = pq.ParquetWriter(encoded_file, schema, compression="zstd")
+            writer.write_table(table.cast(schema))
+            rejects_out.write(",".join(["row", "reasons", *source.raw_columns(), RAW_LINE])
+                              + "\n")
+        writer.close()
+
+    counts = tally.counts()
     manifest = build_manifest(
         source=name, kind=source.kind, key_id=key.key_id, key_generation=key.generation,
         input_file=raw_file, output_file=encoded_file, rejects_file=rejects_file,
-        counts=counts, encoded=encoded, spec=spec, name_rules_sha256=rules.sha256,
-        input_encoding=raw.encoding, unmapped_columns=raw.unmapped_columns,
+        counts=counts, columns=schema.names, spec=spec, name_rules_sha256=rules.sha256,
+        input_encoding=reader.encoding, unmapped_columns=reader.unmapped_columns,
     )
     write_manifest(config.manifest_file(name), manifest)
     return PseudonymiseResult(name, counts, encoded_file, config.manifest_file(name),

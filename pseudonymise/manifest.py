@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 import migralink
 from pseudonymise.spec import EncodingSpec, file_sha256
@@ -42,14 +43,16 @@ def reason_counts(reasons: pl.Series) -> dict[str, int]:
     return dict(sorted(counter.items()))
 
 
-def schema_sha256(frame: pl.DataFrame) -> str:
-    text = ";".join(f"{name}:{dtype}" for name, dtype in frame.schema.items())
+def schema_sha256(output_file: Path) -> str:
+    """Hash of the column names and types of the encoded Parquet file."""
+    schema = pq.read_schema(output_file)
+    text = ";".join(f"{f.name}:{f.type}" for f in schema)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def build_manifest(*, source: str, kind: str, key_id: str, key_generation: int,
                    input_file: Path, output_file: Path, rejects_file: Path, counts: Counts,
-                   encoded: pl.DataFrame, spec: EncodingSpec, name_rules_sha256: str,
+                   columns: list[str], spec: EncodingSpec, name_rules_sha256: str,
                    input_encoding: str, unmapped_columns: list[str]) -> dict:
     return {
         "manifest_version": MANIFEST_VERSION,
@@ -77,9 +80,9 @@ def build_manifest(*, source: str, kind: str, key_id: str, key_generation: int,
         "output": {
             "file": output_file.name,
             "sha256": file_sha256(output_file),
-            "rows": encoded.height,
-            "columns": encoded.columns,
-            "schema_sha256": schema_sha256(encoded),
+            "rows": counts.encoded,
+            "columns": columns,
+            "schema_sha256": schema_sha256(output_file),
         },
         "encoding": {"spec_sha256": spec.sha256,
                      "spec": spec.model_dump(exclude={"sha256"})},

@@ -1,65 +1,78 @@
-"""Read a producer's raw extract: every data line becomes a row or a structural reject.
+"""Read a producer's raw extract in batches: every data line becomes a row or a reject.
 
-CSV is read line by line (one record per line, as administrative extracts are): a line with
-the wrong number of fields, a broken quote or an undecodable byte is rejected on its own, and
-the rest of the file is read. Errors that stop the job (no file, no header, a mapped column
-missing from the header) name the file, line and column and never quote a value.
+CSV is read line by line (one record per line, as administrative extracts are), a batch of
+lines at a time, so a file larger than memory is read at bounded memory. A line with the wrong
+number of fields, a broken quote or a control character is rejected on its own and the rest is
+read. Errors that stop the job (no file, no header, a mapped column missing from the header,
+text not in the declared encoding) name the file, line and column and never quote a value.
+Parquet and Excel (.xlsx) extracts are read by the same rules.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from migralink.config import SourceConfig
 from migralink.errors import InputError
 
-ROW = "_row"  # CSV: the line number in the file (header = line 1); Parquet: row number
+ROW = "_row"  # CSV: the line number in the file (header = line 1); Parquet, Excel: data row
 RAW_LINE = "raw_line"  # a structurally broken line, kept whole in the rejects file
 FALLBACK_ENCODING = "cp1252"  # Windows-1252: a superset of the printable Latin-1
+BATCH_ROWS = 250_000
+SEPARATORS = (";", ",", "\t", "|")
+_BROKEN_SCHEMA = {ROW: pl.Int64, "reasons": pl.String, RAW_LINE: pl.String}
 
 
 @dataclass(frozen=True)
-class RawExtract:
-    rows: pl.DataFrame                 # ROW + every mapped column: stripped strings, "" -> null
-    broken: pl.DataFrame               # ROW, reasons, RAW_LINE: lines that are not records
-    encoding: str                      # the encoding the file was read with
-    unmapped_columns: list[str] = field(default_factory=list)
+class RawBatch:
+    rows: pl.DataFrame    # ROW + every mapped column: stripped strings, "" -> null
+    broken: pl.DataFrame  # ROW, reasons, RAW_LINE: lines that are not records
 
     @property
     def rows_in(self) -> int:
         return self.rows.height + self.broken.height
 
 
-def decode(path: Path, data: bytes, declared: str) -> tuple[str, str]:
-    """The file's text and the encoding used: as declared, or UTF-8 then Windows-1252."""
-    candidates = ["utf-8-sig", FALLBACK_ENCODING] if declared == "auto" else [declared]
-    for encoding in candidates:
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError as err:
-            failure = err
-        except LookupError:
-            raise InputError(str(path), f"unknown encoding '{declared}' in the config") from None
-    line = data[: failure.start].count(b"\n") + 1
-    raise InputError(str(path), f"not valid {declared} text (byte {failure.start}); set "
-                     "`encoding:` for this source (for example cp1252 or latin-1)", row=line)
+@dataclass
+class RawReader:
+    """An opened extract: its header checked, its rows to come in batches."""
+
+    path: Path
+    source: SourceConfig
+    encoding: str
+    separator: str = ","
+    header: list[str] = field(default_factory=list)
+    unmapped_columns: list[str] = field(default_factory=list)
+
+    def batches(self, size: int = BATCH_ROWS) -> Iterator[RawBatch]:
+        if self.source.format == "parquet":
+            yield from _parquet_batches(self, size)
+        elif self.source.format == "xlsx":
+            yield from _excel_batches(self, size)
+        else:
+            yield from _csv_batches(self, size)
 
 
-def _header(path: Path, line: str, source: SourceConfig) -> list[str]:
-    try:
-        names = [n.strip() for n in next(csv.reader([line], delimiter=source.separator,
-                                                     strict=True))]
-    except csv.Error:
-        names = []
+def _cleaned(column: str) -> pl.Expr:
+    """Surrounding spaces removed; an empty field is a missing value."""
+    text = pl.col(column).cast(pl.String).str.strip_chars()
+    return pl.when(text != "").then(text).alias(column)
+
+
+def _check_header(path: Path, names: list[str], source: SourceConfig, separator: str) -> None:
     mapped = source.raw_columns()
     found = [c for c in mapped if c in names]
     if len(found) * 2 < len(mapped):  # not this file's header: do not echo it, it may be data
         raise InputError(str(path), f"line 1 is not a header with the mapped columns (found "
-                         f"{len(found)} of {len(mapped)}, separator '{source.separator}'); "
+                         f"{len(found)} of {len(mapped)}, separator '{separator}'); "
                          "is the header missing or the separator wrong?", row=1)
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -69,13 +82,58 @@ def _header(path: Path, line: str, source: SourceConfig) -> list[str]:
         if column not in names:
             raise InputError(str(path), "mapped column is missing from the header "
                              f"(header: {', '.join(names)})", row=1, column=column)
-    return names
 
 
-def _cleaned(column: str) -> pl.Expr:
-    """Surrounding spaces removed; an empty field is a missing value."""
-    text = pl.col(column).cast(pl.String).str.strip_chars()
-    return pl.when(text != "").then(text).alias(column)
+# --- CSV -------------------------------------------------------------------------------------
+
+
+def _encoding_of(path: Path, declared: str) -> str:
+    """The declared encoding, or for `auto`: UTF-8 (BOM or not) if every byte decodes as
+    UTF-8, else Windows-1252. Checked in blocks, so a large file is never held whole."""
+    candidates = ["utf-8-sig", FALLBACK_ENCODING] if declared == "auto" else [declared]
+    for encoding in candidates:
+        try:
+            decoder = codecs.getincrementaldecoder(encoding)()
+        except LookupError:
+            raise InputError(str(path), f"unknown encoding '{declared}' in the config") from None
+        line, offset, block = 1, 0, b""
+        try:
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 22), b""):  # noqa: B023
+                    decoder.decode(block)
+                    line += block.count(b"\n")
+                    offset += len(block)
+                decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError as err:
+            if encoding == candidates[-1]:
+                expected = "UTF-8 or Windows-1252" if declared == "auto" else declared
+                where = max(err.start, 0)
+                raise InputError(str(path), f"not valid {expected} text (near byte "
+                                 f"{offset + where}); set `encoding:` for this source "
+                                 "(for example cp1252 or latin-1)",
+                                 row=line + block[:where].count(b"\n")) from None
+    raise AssertionError("unreachable")
+
+
+def open_csv(path: Path, source: SourceConfig) -> RawReader:
+    encoding = _encoding_of(path, source.encoding)
+    with open(path, encoding=encoding, newline="") as handle:
+        first = handle.readline()
+    if not first.strip():
+        raise InputError(str(path), "file is empty (no header line)")
+    first = first.rstrip("\r\n")
+    separator = source.separator
+    if separator == "auto":  # the candidate that splits the header into the most columns
+        separator = max(SEPARATORS, key=first.count)
+    try:
+        names = [n.strip() for n in next(csv.reader([first], delimiter=separator, strict=True))]
+    except csv.Error:
+        names = []
+    _check_header(path, names, source, separator)
+    mapped = source.raw_columns()
+    return RawReader(path, source, encoding, separator, names,
+                     [n for n in names if n not in mapped])
 
 
 def _split_plain(lines: pl.DataFrame, sep: str, width: int) -> pl.DataFrame:
@@ -101,15 +159,9 @@ def _split_quoted(lines: pl.DataFrame, sep: str, width: int) -> tuple[list[tuple
     return good, bad
 
 
-def read_csv(path: Path, source: SourceConfig) -> RawExtract:
-    text, encoding = decode(path, path.read_bytes(), source.encoding)
-    lines = text.split("\n")
-    if not text.strip():
-        raise InputError(str(path), "file is empty (no header line)")
-    names = _header(path, lines[0].rstrip("\r"), source)
-    width, sep = len(names), source.separator
-    body = pl.DataFrame({ROW: range(2, len(lines) + 1), "text": lines[1:]},
-                        schema={ROW: pl.Int64, "text": pl.String})
+def split_lines(body: pl.DataFrame, reader: RawReader) -> RawBatch:
+    """(ROW, text) lines -> mapped rows and broken lines."""
+    names, sep, width = reader.header, reader.separator, len(reader.header)
     body = body.with_columns(pl.col("text").str.strip_suffix("\r")).filter(
         pl.col("text").str.strip_chars() != "")
     quoted = pl.col("text").str.contains('"', literal=True)
@@ -122,35 +174,91 @@ def read_csv(path: Path, source: SourceConfig) -> RawExtract:
     good, bad = _split_quoted(body.filter(quoted), sep, width)
     schema = {ROW: pl.Int64, **{n: pl.String for n in names}}
     rows = pl.concat([right, pl.DataFrame(good, schema=schema, orient="row")]).sort(ROW)
-    broken_schema = {ROW: pl.Int64, "reasons": pl.String, RAW_LINE: pl.String}
-    broken = pl.concat([wrong, pl.DataFrame(bad, schema=broken_schema, orient="row")]).sort(ROW)
-    mapped = source.raw_columns()
-    return RawExtract(
-        rows=rows.select(ROW, *[_cleaned(c) for c in mapped]),
-        broken=broken, encoding=encoding,
-        unmapped_columns=[n for n in names if n not in mapped],
-    )
+    broken = pl.concat([wrong, pl.DataFrame(bad, schema=_BROKEN_SCHEMA, orient="row")])
+    mapped = reader.source.raw_columns()
+    return RawBatch(rows.select(ROW, *[_cleaned(c) for c in mapped]), broken.sort(ROW))
 
 
-def read_parquet(path: Path, source: SourceConfig) -> RawExtract:
+def _csv_batches(reader: RawReader, size: int) -> Iterator[RawBatch]:
+    # newline="\n" keeps "\r" and other line breaks inside a line: only "\n" ends a record
+    with open(reader.path, encoding=reader.encoding, newline="\n") as handle:
+        handle.readline()
+        first_line = 2
+        while True:
+            lines = list(itertools.islice(handle, size))
+            if not lines:
+                return
+            body = pl.DataFrame(
+                {ROW: range(first_line, first_line + len(lines)),
+                 "text": [line.rstrip("\n") for line in lines]},
+                schema={ROW: pl.Int64, "text": pl.String})
+            first_line += len(lines)
+            yield split_lines(body, reader)
+
+
+# --- Parquet and Excel -------------------------------------------------------------------------
+
+
+def _frame_batch(frame: pl.DataFrame, first_row: int, source: SourceConfig) -> RawBatch:
+    rows = frame.select(
+        pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64).alias(ROW),
+        *[_cleaned(c) for c in source.raw_columns()])
+    return RawBatch(rows, pl.DataFrame(schema=_BROKEN_SCHEMA))
+
+
+def open_parquet(path: Path, source: SourceConfig) -> RawReader:
     try:
-        frame = pl.read_parquet(path)
-    except (pl.exceptions.PolarsError, OSError):
+        names = pq.read_schema(path).names
+    except Exception:  # noqa: BLE001 - pyarrow raises several types for a non-Parquet file
         raise InputError(str(path), "cannot be read as Parquet") from None
-    for column in source.raw_columns():
-        if column not in frame.columns:
-            raise InputError(str(path), "mapped column is missing "
-                             f"(columns: {', '.join(frame.columns)})", column=column)
-    mapped = source.raw_columns()
-    rows = frame.select([_cleaned(c) for c in mapped])
-    empty = pl.DataFrame(schema={ROW: pl.Int64, "reasons": pl.String, RAW_LINE: pl.String})
-    return RawExtract(rows.with_row_index(ROW, offset=1).cast({ROW: pl.Int64}), empty,
-                      "parquet", [c for c in frame.columns if c not in mapped])
+    _check_header(path, names, source, "-")
+    return RawReader(path, source, "parquet", "-", names,
+                     [n for n in names if n not in source.raw_columns()])
 
 
-def read_raw(path: Path, source: SourceConfig) -> RawExtract:
-    """Read a raw extract as mapped; InputError when it cannot be read at all."""
+def _parquet_batches(reader: RawReader, size: int) -> Iterator[RawBatch]:
+    first_row = 1
+    for batch in pq.ParquetFile(reader.path).iter_batches(
+            batch_size=size, columns=reader.source.raw_columns()):
+        frame = pl.from_arrow(batch)
+        yield _frame_batch(frame, first_row, reader.source)
+        first_row += frame.height
+
+
+def _read_excel(path: Path, source: SourceConfig) -> pl.DataFrame:
+    try:
+        return pl.read_excel(path, sheet_id=1, infer_schema_length=0)
+    except Exception:  # noqa: BLE001 - fastexcel raises its own types for broken files
+        raise InputError(str(path), "cannot be read as an Excel .xlsx workbook") from None
+
+
+def open_excel(path: Path, source: SourceConfig) -> RawReader:
+    names = [n.strip() for n in _read_excel(path, source).columns]
+    _check_header(path, names, source, "-")
+    return RawReader(path, source, "xlsx", "-", names,
+                     [n for n in names if n not in source.raw_columns()])
+
+
+def _excel_batches(reader: RawReader, size: int) -> Iterator[RawBatch]:
+    # a workbook is at most ~1 million rows and read whole; row 1 is the header
+    frame = _read_excel(reader.path, reader.source)
+    frame.columns = [c.strip() for c in frame.columns]
+    for start in range(0, frame.height, size):
+        yield _frame_batch(frame.slice(start, size), start + 2, reader.source)
+
+
+def open_raw(path: Path, source: SourceConfig) -> RawReader:
+    """Open a raw extract and check its header; InputError when it cannot be read as mapped."""
     if not path.is_file():
         raise InputError(str(path), "file not found" if not path.exists() else "not a file")
-    reader = read_parquet if source.format == "parquet" else read_csv
-    return reader(path, source)
+    opener = {"parquet": open_parquet, "xlsx": open_excel}.get(source.format, open_csv)
+    return opener(path, source)
+
+
+def read_raw(path: Path, source: SourceConfig) -> RawBatch:
+    """The whole extract as one batch (for small files and tests)."""
+    batches = list(open_raw(path, source).batches())
+    if not batches:
+        return RawBatch(pl.DataFrame(schema={ROW: pl.Int64, **{
+            c: pl.String for c in source.raw_columns()}}), pl.DataFrame(schema=_BROKEN_SCHEMA))
+    return RawBatch(pl.concat([b.rows for b in batches]), pl.concat([b.broken for b in batches]))

@@ -18,16 +18,22 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+SALT_FIELDS = ("birth_year", "sex", "nationality")
+
+
 class BloomSpec(_Spec):
     fields: list[Literal["given_name", "family_name", "address"]]
     qgram: int = Field(2, ge=1, le=4)
     bits: int = Field(256, ge=64, le=4096, multiple_of=64)
     hashes_per_qgram: int = Field(8, ge=1, le=64)
-    salt: Literal["none", "birth_year"] = "none"
+    salt: Literal["none", "birth_year", "sex", "nationality"] = "none"
+    balance: bool = False
+    flip_probability: float = Field(0.0, ge=0.0, lt=0.5)
 
     @property
     def words(self) -> int:
-        return self.bits // 64
+        """64-bit words stored per filter (a balanced filter is twice as long)."""
+        return self.bits * (2 if self.balance else 1) // 64
 
 
 class DocumentTokens(_Spec):
@@ -46,6 +52,7 @@ class TokenSpec(_Spec):
     documents: DocumentTokens
     birth_date: BirthDateTokens
     name_keys: NameKeyTokens
+    name_set: bool = True
 
 
 class EncodingSpec(_Spec):

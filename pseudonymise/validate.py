@@ -183,8 +183,9 @@ def _dates_pass(frame: pl.DataFrame, source: SourceConfig, parser: _Parser) -> p
 
 
 def parse(raw: pl.DataFrame, source: SourceConfig, today: date | None = None,
-          oldest_age: int = 120) -> Parsed:
-    """Split a raw extract into canonical rows and rejected rows (with reasons)."""
+          oldest_age: int = 120, seen_ids: pl.Series | None = None) -> Parsed:
+    """Split a raw extract (or a batch of it) into canonical rows and rejected rows with
+    their reasons. `seen_ids`: record ids of earlier batches, so a repeat is caught."""
     parser = _Parser(source, today or date.today(), oldest_age)
     ident = source.identity
     values: list[pl.Expr] = [pl.col(ROW), pl.col(source.record_id).alias("record_id")]
@@ -234,7 +235,7 @@ def parse(raw: pl.DataFrame, source: SourceConfig, today: date | None = None,
     )
     canonical = checked.select(*values, *parser.values, "_reasons", "_notes")
     canonical = _no_identity(canonical)
-    canonical = _duplicates(canonical, source.record_id)
+    canonical = _duplicates(canonical, source.record_id, seen_ids)
     bad = pl.col("_reasons") != ""
     raw_cols = source.raw_columns()
     rejects = (
@@ -265,9 +266,11 @@ def _no_identity(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(_append_reason(empty, "no_identity"))
 
 
-def _duplicates(frame: pl.DataFrame, id_column: str) -> pl.DataFrame:
+def _duplicates(frame: pl.DataFrame, id_column: str, seen: pl.Series | None) -> pl.DataFrame:
     """A record id seen before in the file: the later rows are rejected."""
-    repeated = pl.col("record_id").is_not_null() & pl.col("record_id").is_duplicated() & (
-        pl.col(ROW) != pl.col(ROW).min().over("record_id")
+    repeated = pl.col("record_id").is_not_null() & (
+        (pl.col("record_id").is_duplicated() & (pl.col(ROW) != pl.col(ROW).min().over(
+            "record_id")))
+        | (pl.col("record_id").is_in(seen.implode()) if seen is not None else pl.lit(False))
     )
     return frame.with_columns(_append_reason(repeated, f"duplicate_record_id({id_column})"))

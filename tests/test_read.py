@@ -107,3 +107,51 @@ def test_empty_fields_are_missing_values(demo_config) -> None:
     assert rows.row(0, named=True)["nationalite"] is None
     assert rows.row(0, named=True)["poste"] is None
     assert rows.row(0, named=True)["nom"] == "IDRISSI"
+
+
+def test_batches_give_the_same_result_as_one_pass(demo_config, key) -> None:
+    """A file read 2 lines at a time: duplicates across batches, rows and rejects in order."""
+    lines = (CORPUS / "duplicate_record_id.csv").read_text().splitlines()
+    header, good = lines[0], lines[1]
+    body = [good.replace("B1;", f"B{i};") for i in range(1, 8)] + [good]  # B1 again, line 9
+    body.insert(3, good.replace("B1;", "B99;") + ";extra")                # line 5
+    path = demo_config.at(demo_config.sources["border"].file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([header, *body]) + "\n")
+    whole = pseudonymise_source(demo_config, "border", key)
+    whole_rejects = whole.rejects_file.read_text()
+    whole_encoded = pl.read_parquet(whole.encoded_file)
+    batched = pseudonymise_source(demo_config, "border", key, batch_rows=2)
+    assert batched.counts == whole.counts
+    assert (batched.counts.rows_in, batched.counts.encoded) == (9, 7)
+    assert batched.rejects_file.read_text() == whole_rejects
+    rejects = pl.read_csv(batched.rejects_file, infer_schema=False)
+    assert rejects.select("row", "reasons").rows() == [
+        ("5", "wrong_field_count(12 of 11)"), ("10", "duplicate_record_id(id_passage)")]
+    assert pl.read_parquet(batched.encoded_file).equals(whole_encoded)
+
+
+def test_excel_and_parquet_extracts(demo_config, key) -> None:
+    csv_source = demo_config.sources["border"]
+    frame = pl.read_csv(CORPUS / "unknown_code.csv", separator=";", infer_schema=False)
+    for fmt in ("xlsx", "parquet"):
+        path = demo_config.workdir / f"border.{fmt}"
+        if fmt == "xlsx":
+            frame.write_excel(path)
+        else:
+            frame.write_parquet(path)
+        source = csv_source.model_copy(update={"format": fmt, "file": path})
+        config = demo_config.model_copy(update={"sources": {"border": source}})
+        result = pseudonymise_source(config, "border", key)
+        assert (result.counts.rows_in, result.counts.encoded) == (2, 1)
+        rows = {r: why for r, why in pl.read_csv(result.rejects_file, infer_schema=False)
+                .select("row", "reasons").rows()}
+        # Excel rows are sheet rows (header = row 1); Parquet rows count from 1
+        assert rows == {"3" if fmt == "xlsx" else "2": "unknown_code(sexe)"}
+
+
+def test_separator_can_be_detected(demo_config, key) -> None:
+    _place(demo_config, "utf8_bom_crlf.csv")
+    source = demo_config.sources["border"].model_copy(update={"separator": "auto"})
+    config = demo_config.model_copy(update={"sources": {"border": source}})
+    assert pseudonymise_source(config, "border", key).counts.encoded == 1
