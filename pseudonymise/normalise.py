@@ -161,9 +161,7 @@ def phonetic_key(name: str | None, length: int = 6, rules: NameRules | None = No
     text = name.replace(" ", "")
     for pattern, replacement in rules.phonetic:
         text = pattern.sub(replacement, text)
-    text = re.sub(r"(.)\1+", r"\1", text)
-    skeleton = text[:1] + re.sub(r"[aeiou]", "", text[1:])
-    return skeleton[:length] or None
+    return text[:length] or None
 
 
 def normalise_document(number: str | None) -> str | None:
@@ -205,4 +203,16 @@ def phonetic_keys(series: pl.Series, length: int, rules: NameRules | None = None
 
 
 def normalise_documents(series: pl.Series) -> pl.Series:
-    return map_distinct(series, normalise_document, pl.String())
+    """`normalise_document` of every value. Document numbers are mostly distinct, so a Python
+    call per distinct value is a call per row: ASCII values (on which upper-casing and the
+    regex agree with it, and NFKD changes nothing) are done vectorised, the rest by it."""
+    number, is_ascii, cleaned = pl.col("number"), pl.col("is_ascii"), pl.col("cleaned")
+    frame = series.to_frame("number").with_columns(
+        is_ascii=number.str.len_bytes() == number.str.len_chars(),
+        cleaned=number.str.to_uppercase().str.replace_all("[^0-9A-Z]", ""),
+    ).select(pl.when(is_ascii & (cleaned != "")).then(cleaned).alias("fast"),
+             pl.when(~is_ascii).then(number).alias("other"))
+    if frame["other"].null_count() == frame.height:
+        return frame["fast"].alias(series.name)
+    other = map_distinct(frame["other"], normalise_document, pl.String())
+    return frame.select(pl.coalesce("fast", other)).to_series().alias(series.name)
