@@ -127,6 +127,18 @@ def read_key(path: Path, passphrase: str) -> ProjectKey:
     return key
 
 
+def rotate_key(path: Path, passphrase: str) -> tuple[ProjectKey, Path]:
+    """A new secret, one generation up, in place of the old; the old file is kept beside it
+    (`<name>.gen<N>`) so earlier extracts can still be checked. Returns the new key and where
+    the old one went. Every source must then be encoded again: generations never link."""
+    old = read_key(path, passphrase)
+    kept = path.with_name(f"{path.name}.gen{old.generation}")
+    if kept.exists():
+        raise KeyFileError(f"{kept}: exists already; move it away before rotating")
+    os.replace(path, kept)
+    return write_key(path, passphrase, generation=old.generation + 1), kept
+
+
 def passphrase_from_env(variable: str) -> str:
     """The passphrase comes from an environment variable so it never sits in a config file."""
     value = os.environ.get(variable)

@@ -53,3 +53,34 @@ def test_missing_and_empty(tmp_path: Path) -> None:
     (tmp_path / "list.key").write_text("[1, 2]")
     with pytest.raises(KeyFileError, match="not a migralink key file"):
         read_key(tmp_path / "list.key", "x")
+
+
+def test_rotation_makes_a_new_generation_and_keeps_the_old(tmp_path: Path) -> None:
+    from pseudonymise.keys import rotate_key
+
+    path = tmp_path / "project.key"
+    first = write_key(path, "long enough")
+    second, kept = rotate_key(path, "long enough")
+    assert second.generation == 2 and second.key_id != first.key_id
+    assert read_key(path, "long enough").key_id == second.key_id
+    assert kept.name == "project.key.gen1"
+    assert read_key(kept, "long enough").key_id == first.key_id
+    with pytest.raises(KeyFileError, match="wrong passphrase"):
+        rotate_key(path, "not the one")
+
+
+def test_cli_rotate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from migralink.cli import app
+
+    monkeypatch.setenv("MIGRALINK_PASSPHRASE", "long enough")
+    path = tmp_path / "project.key"
+    first = CliRunner().invoke(app, ["keygen", "--out", str(path)]).output.strip()
+    again = CliRunner().invoke(app, ["keygen", "--out", str(path)])
+    assert again.exit_code == 2 and "--rotate" in again.output
+    rotated = CliRunner().invoke(app, ["keygen", "--out", str(path), "--rotate"])
+    assert rotated.exit_code == 0
+    new_id = rotated.output.strip().splitlines()[0]
+    assert new_id.startswith("k1-") and new_id != first
+    assert read_key(path, "long enough").generation == 2
