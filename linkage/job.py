@@ -14,10 +14,10 @@ import migralink
 from linkage.cluster import cluster
 from linkage.events import build_person_tables
 from linkage.indicators import run_indicators, set_parameters
-from linkage.load import LoadedSource, check_extracts, load_sources
+from linkage.load import LoadedSource, check_extracts, encodings_of, load_sources
 from linkage.model import TrainedModel, train
 from linkage.outputs import write_outputs
-from linkage.rules import LinkageRules, load_rules
+from linkage.rules import Encodings, LinkageRules, load_rules
 from migralink.config import JobConfig
 from migralink.errors import LinkageError
 
@@ -70,10 +70,10 @@ def input_warnings(sources: list[LoadedSource]) -> list[str]:
 
 
 def train_or_explain(con: duckdb.DuckDBPyConnection, rules: LinkageRules,
-                     columns: list[str]) -> TrainedModel:
+                     encodings: Encodings) -> TrainedModel:
     """splink fails with its own exceptions when there is too little to learn from."""
     try:
-        return train(con, rules, columns)
+        return train(con, rules, encodings)
     except Exception as err:  # noqa: BLE001 - splink raises several unrelated types
         n = con.execute("SELECT count(*) FROM identities").fetchone()[0]
         raise LinkageError(
@@ -95,9 +95,9 @@ def run_link(config: JobConfig) -> LinkResult:
 
     sources = check_extracts(config)
     con = duckdb.connect()
-    columns = load_sources(con, sources)
+    encodings = encodings_of(sources, load_sources(con, sources))
     lap("load")
-    model = train_or_explain(con, load_rules(config.rule(config.linkage)), columns)
+    model = train_or_explain(con, load_rules(config.rule(config.linkage)), encodings)
     lap("train")
     predictions = model.predict()
     lap("predict")

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from linkage.rules import Encodings
 from migralink.config import JobConfig
 from migralink.errors import LinkageError
 from migralink.schema import EVENT_FIELDS
@@ -82,7 +83,17 @@ def check_extracts(config: JobConfig) -> list[LoadedSource]:
         listing = ", ".join(f"{name}: {key}" for name, key in sorted(key_ids.items()))
         raise LinkageError(f"extracts were encoded with different keys ({listing}); "
                            "re-encode them with one project key")
+    specs = {s.name: s.manifest.get("encoding", {}).get("spec_sha256") for s in loaded}
+    if len(set(specs.values())) > 1:
+        listing = ", ".join(f"{name}: {str(sha)[:12]}" for name, sha in sorted(specs.items()))
+        raise LinkageError(f"extracts were encoded with different encoding specs ({listing}); "
+                           "their encodings do not compare: re-encode them with one spec")
     return loaded
+
+
+def encodings_of(sources: list[LoadedSource], columns: list[str]) -> Encodings:
+    """Bloom fields and their salts, as the shared encoding spec of the manifests says."""
+    return Encodings.of(columns, sources[0].manifest.get("encoding", {}).get("spec", {}))
 
 
 def identity_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:

@@ -14,7 +14,7 @@ import duckdb
 from splink import DuckDBAPI, Linker, SettingsCreator
 from splink.internals.splink_dataframe import SplinkDataFrame
 
-from linkage.rules import LinkageRules, as_comparison_sql, expand
+from linkage.rules import NEVER, Encodings, LinkageRules, as_comparison_sql, expand
 
 
 class _Collect(logging.Handler):
@@ -42,27 +42,18 @@ def _collect_splink_warnings() -> _Collect:
     return collector
 
 
-def bloom_words(columns: list[str]) -> dict[str, int]:
-    """Bloom fields and their number of 64-bit words, read from the encoded column names."""
-    words: dict[str, int] = {}
-    for column in columns:
-        if column.startswith("bf_") and "_w" in column:
-            field = column.rsplit("_w", 1)[0]
-            words[field] = words.get(field, 0) + 1
-    return words
-
-
-def settings(rules: LinkageRules, columns: list[str]) -> dict[str, Any]:
-    """A splink settings dictionary: the model as data, printable and saved with the outputs."""
-    words = bloom_words(columns)
+def settings(rules: LinkageRules, encodings: Encodings) -> dict[str, Any]:
+    """A splink settings dictionary: the model as data, printable and saved with the outputs.
+    A level whose macros make it impossible (salt_differs() on an unsalted filter) is left out."""
     comparisons = []
     for comparison in rules.comparisons:
         levels = []
         for level in comparison.levels:
+            condition = "ELSE" if level.else_ else expand(level.sql or "", encodings)
+            if condition == NEVER:
+                continue
             entry: dict[str, Any] = {
-                "sql_condition": (
-                    "ELSE" if level.else_ else as_comparison_sql(expand(level.sql or "", words))
-                ),
+                "sql_condition": as_comparison_sql(condition),
                 "label_for_charts": level.label,
             }
             if level.null_level:
@@ -78,7 +69,8 @@ def settings(rules: LinkageRules, columns: list[str]) -> dict[str, Any]:
         "unique_id_column_name": "unique_id",
         "comparisons": comparisons,
         "blocking_rules_to_generate_predictions": [
-            {"blocking_rule": expand(p.sql, words), "sql_dialect": "duckdb"} for p in rules.blocking
+            {"blocking_rule": expand(p.sql, encodings), "sql_dialect": "duckdb"}
+            for p in rules.blocking
         ],
         "retain_matching_columns": False,
         "retain_intermediate_calculation_columns": False,
@@ -102,22 +94,23 @@ class TrainedModel:
         return self.linker.misc.save_model_to_json()
 
 
-def train(con: duckdb.DuckDBPyConnection, rules: LinkageRules, columns: list[str]) -> TrainedModel:
+def train(con: duckdb.DuckDBPyConnection, rules: LinkageRules, encodings: Encodings
+          ) -> TrainedModel:
     """Build the linker on the `identities` table and estimate its parameters."""
     collector = _collect_splink_warnings()
     db_api = DuckDBAPI(connection=con)
     table = db_api.register("identities")
-    linker = Linker(table, SettingsCreator.from_path_or_dict(settings(rules, columns)),
+    linker = Linker(table, SettingsCreator.from_path_or_dict(settings(rules, encodings)),
                     log_level=None)
-    words = bloom_words(columns)
     training = rules.training
     linker.training.estimate_probability_two_random_records_match(
-        [expand(sql, words) for sql in training.deterministic],
+        [expand(sql, encodings) for sql in training.deterministic],
         recall=training.deterministic_recall,
     )
     linker.training.estimate_u_using_random_sampling(
         max_pairs=training.u_max_pairs, seed=training.seed
     )
     for sql in training.em_passes:
-        linker.training.estimate_parameters_using_expectation_maximisation(expand(sql, words))
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            expand(sql, encodings))
     return TrainedModel(linker, rules, collector.messages)

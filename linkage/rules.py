@@ -6,6 +6,7 @@ Macros keep the rules readable: `dice(bf_given_name) >= 0.8` instead of a sum of
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -77,9 +78,31 @@ def load_rules(path: Path) -> LinkageRules:
         raise ConfigError(str(path), format_validation(err)) from None
 
 
+@dataclass(frozen=True)
+class Encodings:
+    """What the encoded extracts hold, as far as the SQL macros need to know."""
+
+    bloom_words: dict[str, int]  # Bloom field -> number of 64-bit words
+    salts: dict[str, str] = field(default_factory=dict)  # Bloom field -> its salt column
+
+    @classmethod
+    def of(cls, columns: list[str], spec: dict) -> Encodings:
+        """From the encoded column names and the encoding spec recorded in the manifests."""
+        words: dict[str, int] = {}
+        for column in columns:
+            if column.startswith("bf_") and "_w" in column:
+                name = column.rsplit("_w", 1)[0]
+                words[name] = words.get(name, 0) + 1
+        salts = {f"bf_{name}": group["salt"] for group in spec.get("bloom", {}).values()
+                 for name in group["fields"] if group.get("salt", "none") != "none"}
+        return cls(words, salts)
+
+
 _SIDE = re.compile(r"\b([lr])\.(\w+)")
 _DICE = re.compile(r"dice\(\s*(\w+)\s*(?:,\s*(\w+)\s*)?\)")
 _NULL = re.compile(r"null\(\s*(\w+)\s*\)")
+_SALT = re.compile(r"salt_differs\(\s*(\w+)\s*\)")
+NEVER = "FALSE"  # what a macro gives when its condition cannot occur
 
 
 def dice_sql(left: str, right: str, words: int) -> str:
@@ -88,8 +111,10 @@ def dice_sql(left: str, right: str, words: int) -> str:
     return f"(2.0 * ({common}) / nullif(l.{left}_pop + r.{right}_pop, 0))"
 
 
-def expand(sql: str, bloom_words: dict[str, int]) -> str:
-    """Replace dice() and null() macros with DuckDB SQL; unknown Bloom fields are an error."""
+def expand(sql: str, encodings: Encodings) -> str:
+    """Replace the dice(), null() and salt_differs() macros with DuckDB SQL; unknown Bloom
+    fields are an error."""
+    bloom_words = encodings.bloom_words
 
     def words_of(field: str) -> int:
         if field not in bloom_words:
@@ -109,7 +134,11 @@ def expand(sql: str, bloom_words: dict[str, int]) -> str:
         column = f"{field}_pop" if field in bloom_words else field
         return f"(l.{column} IS NULL OR r.{column} IS NULL)"
 
-    return _NULL.sub(null, _DICE.sub(dice, sql))
+    def salt_differs(match: re.Match[str]) -> str:
+        salt = encodings.salts.get(match.group(1))
+        return f"(l.{salt} IS DISTINCT FROM r.{salt})" if salt else NEVER
+
+    return _SALT.sub(salt_differs, _NULL.sub(null, _DICE.sub(dice, sql)))
 
 
 def as_comparison_sql(sql: str) -> str:

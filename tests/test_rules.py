@@ -1,0 +1,72 @@
+"""Linkage rules: loading, macros, and the splink settings made from them."""
+
+from pathlib import Path
+
+import pytest
+
+from linkage.model import settings
+from linkage.rules import NEVER, Encodings, as_comparison_sql, expand, load_rules
+from migralink.config import RULES_DIR
+from migralink.errors import ConfigError
+
+PLAIN = Encodings({"bf_given_name": 4, "bf_family_name": 4})
+SALTED = Encodings({"bf_given_name": 4, "bf_family_name": 4},
+                   {"bf_given_name": "birth_year", "bf_family_name": "birth_year"})
+
+
+def test_dice_macro() -> None:
+    sql = expand("dice(bf_given_name) >= 0.8", Encodings({"bf_given_name": 2}))
+    assert sql == ("(2.0 * (bit_count(l.bf_given_name_w0 & r.bf_given_name_w0) + "
+                   "bit_count(l.bf_given_name_w1 & r.bf_given_name_w1)) / "
+                   "nullif(l.bf_given_name_pop + r.bf_given_name_pop, 0)) >= 0.8")
+    assert "r.bf_family_name_w3" in expand("dice(bf_given_name, bf_family_name)", PLAIN)
+
+
+def test_null_and_salt_macros() -> None:
+    assert expand("null(bf_given_name)", PLAIN) == \
+        "(l.bf_given_name_pop IS NULL OR r.bf_given_name_pop IS NULL)"
+    assert expand("null(tok_ssn)", PLAIN) == "(l.tok_ssn IS NULL OR r.tok_ssn IS NULL)"
+    assert expand("salt_differs(bf_given_name)", PLAIN) == NEVER
+    assert expand("salt_differs(bf_given_name)", SALTED) == \
+        "(l.birth_year IS DISTINCT FROM r.birth_year)"
+
+
+def test_unknown_filter_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="no Bloom filter 'bf_nickname'"):
+        expand("dice(bf_nickname) > 0.5", PLAIN)
+    with pytest.raises(ConfigError, match="filters differ in length"):
+        expand("dice(bf_given_name, bf_x)", Encodings({"bf_given_name": 4, "bf_x": 8}))
+
+
+def test_comparison_sql_uses_suffixes() -> None:
+    assert as_comparison_sql("l.tok_ssn = r.tok_ssn AND l.x_w0 > 1") == \
+        "tok_ssn_l = tok_ssn_r AND x_w0_l > 1"
+
+
+def test_salted_filters_get_a_null_level_plain_ones_do_not() -> None:
+    rules = load_rules(RULES_DIR / "linkage" / "default.yaml")
+    plain, salted = settings(rules, PLAIN), settings(rules, SALTED)
+
+    def labels(model: dict, name: str) -> list[str]:
+        comparison = next(c for c in model["comparisons"] if c["output_column_name"] == name)
+        return [level["label_for_charts"] for level in comparison["comparison_levels"]]
+
+    assert "not comparable: salted differently" not in labels(plain, "given_name")
+    assert labels(salted, "given_name")[:2] == ["missing", "not comparable: salted differently"]
+    assert len(labels(salted, "family_name")) == len(labels(plain, "family_name")) + 1
+
+
+def test_encodings_from_a_manifest_spec() -> None:
+    columns = [f"bf_given_name_w{i}" for i in range(4)] + ["bf_given_name_pop", "tok_ssn"]
+    spec = {"bloom": {"names": {"fields": ["given_name"], "salt": "birth_year"}}}
+    assert Encodings.of(columns, spec) == Encodings({"bf_given_name": 4},
+                                                    {"bf_given_name": "birth_year"})
+    assert Encodings.of(columns, {}).salts == {}
+
+
+def test_rules_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("version: 1\nblocking: []\ncomparisons: []\ntraining: {deterministic: [], "
+                    "em_passes: []}\n")
+    with pytest.raises(ConfigError, match=r"r.yaml: blocking: List should have at least 1"):
+        load_rules(path)
