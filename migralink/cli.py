@@ -83,13 +83,22 @@ def keygen(
         help="Environment variable holding the passphrase (prompted for when unset).")
     ] = "MIGRALINK_PASSPHRASE",
     force: Annotated[bool, typer.Option(help="Overwrite an existing key file.")] = False,
+    rotate: Annotated[bool, typer.Option(
+        help="Replace the key in OUT by a new generation; the old one is kept as OUT.genN.")
+    ] = False,
 ) -> None:
     """Create a random project secret, encrypted under a passphrase; print its key id."""
-    from pseudonymise.keys import write_key
+    from pseudonymise.keys import rotate_key, write_key
 
+    if rotate:
+        key, kept = rotate_key(out, passphrase(passphrase_env))
+        typer.echo(key.key_id)
+        typer.echo(f"generation {key.generation}; the previous key is kept in {kept}. Encode "
+                   "every source again: extracts of two generations do not link.", err=True)
+        return
     if out.exists() and not force:
-        raise MigralinkError(f"{out}: exists; use --force to replace it (old encodings "
-                             "will no longer link with new ones)")
+        raise MigralinkError(f"{out}: exists; use --rotate for a new generation, or --force "
+                             "to replace it (old encodings will no longer link with new ones)")
     secret_phrase = os.environ.get(passphrase_env) or typer.prompt(
         "Passphrase", hide_input=True, confirmation_prompt=True)
     key = write_key(out, secret_phrase)
@@ -154,6 +163,37 @@ def demo(
     if dataset not in DATASETS:
         raise MigralinkError(f"--dataset must be one of {', '.join(DATASETS)}")
     typer.echo(summary(run_demo(out, persons, seed, dataset)))
+
+
+bench = typer.Typer(add_completion=False, no_args_is_help=True,
+                    help="Benchmarks on generated data; each prints one JSON line of figures.")
+app.add_typer(bench, name="bench")
+
+
+@bench.command("encode")
+@clear_errors
+def bench_encode(
+    records: Annotated[int, typer.Option(min=1, help="Records to encode.")],
+    seed: Annotated[int, typer.Option(help="Random seed of the generated records.")] = 1,
+) -> None:
+    """Encoding throughput of the production encoder against a plain per-record encoder."""
+    from benchmarks.bench_encode import run_encode_benchmark
+
+    typer.echo(json.dumps(run_encode_benchmark(records, seed)))
+
+
+@bench.command("memory")
+@clear_errors
+def bench_memory(
+    rows: Annotated[int, typer.Option(min=1, help="Rows of the border-crossings extract.")],
+    batch_rows: Annotated[int | None, typer.Option(
+        min=1, help="Rows read per batch (default: the reader's).")] = None,
+) -> None:
+    """Peak memory and time of `pseudonymise` on a generated extract, in a child process."""
+    from benchmarks.bench_memory import run_memory_benchmark
+    from pseudonymise.read import BATCH_ROWS
+
+    typer.echo(json.dumps(run_memory_benchmark(rows, batch_rows or BATCH_ROWS)))
 
 
 if __name__ == "__main__":

@@ -1,19 +1,21 @@
 """Keyed encodings: HMAC tokens for exact fields, Bloom filters of q-grams for names.
 
 Each encoder works once per distinct value (names, documents and dates repeat a lot in
-administrative extracts) and broadcasts the result back to the rows.
+administrative extracts) and broadcasts the result back to the rows; a column whose values are
+mostly distinct is hashed row by row instead, which costs less than the join back.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import lru_cache, partial
 from hashlib import sha256
 
 import duckdb
 import numpy as np
 import polars as pl
+import polars.selectors as cs
 
 from migralink.schema import DOC_TYPES
 from pseudonymise.keys import ProjectKey
@@ -21,14 +23,15 @@ from pseudonymise.normalise import (
     NameRules,
     normalise_addresses,
     normalise_documents,
-    normalise_names,
-    phonetic_keys,
+    normalise_name,
+    phonetic_key,
 )
 from pseudonymise.spec import BloomSpec, EncodingSpec
 
 _SEP = b"\x1f"  # unit separator between salt and q-gram: no q-gram contains it
 # Day-months that registries write when only the year is known: weak evidence when they agree.
 PLACEHOLDER_DAYS = [(1, 1), (12, 31)]
+NAME_CACHE = 1 << 16  # distinct names an encoder remembers across batches, per field and step
 
 
 def token(key: bytes, value: str) -> int:
@@ -40,35 +43,48 @@ def token(key: bytes, value: str) -> int:
 
 @lru_cache(maxsize=1)
 def _engine() -> duckdb.DuckDBPyConnection:
-    """A private in-memory DuckDB: its sha256 runs vectorised on every core."""
-    return duckdb.connect()
+    """A private in-memory DuckDB: its sha256 runs vectorised on every core. Results come in
+    the order of their input (insertion order is preserved: `tokens` relies on it)."""
+    return duckdb.connect(config={"preserve_insertion_order": True})
 
 
 # HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)) for a key of at most one block (RFC 2104).
 _HMAC_SQL = """
-    SELECT value, ('0x' || sha256($outer || unhex(sha256($inner || encode(value))))[:16])::UBIGINT
+    SELECT ('0x' || sha256($outer || unhex(sha256($inner || encode(value))))[:16])::UBIGINT
            AS token
     FROM _values
 """
+# From this share of distinct values on, hashing every row in order costs less than hashing
+# the distinct values and joining their tokens back (measured crossover: about 0.4).
+MOSTLY_DISTINCT = 0.5
 
 
-def tokens(series: pl.Series, key: bytes) -> pl.Series:
-    """Token of every non-null value (UInt64); nulls stay null. One HMAC per distinct value."""
+def _hmac_column(values: pl.Series, key: bytes) -> pl.Series:
+    """Token of each value, in order (UInt64; null stays null)."""
     if len(key) > 64:
         raise ValueError("HMAC keys longer than one SHA-256 block are not supported")
     block = key.ljust(64, b"\0")
     inner, outer = bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
-    distinct = series.drop_nulls().unique().to_frame("value")
     con = _engine().cursor()
     try:
-        con.register("_values", distinct)
+        con.register("_values", values.to_frame("value"))
         relation = con.sql(_HMAC_SQL, params={"inner": inner, "outer": outer})
-        table = pl.from_arrow(relation.to_arrow_table())
+        token = pl.from_arrow(relation.to_arrow_table()).get_column("token")
     finally:
         con.close()
+    return token.cast(pl.UInt64)
+
+
+def tokens(series: pl.Series, key: bytes) -> pl.Series:
+    """Token of every non-null value (UInt64); nulls stay null. One HMAC per distinct value,
+    or per row when at least half the values are distinct."""
+    distinct = series.drop_nulls().unique()
+    if len(distinct) >= MOSTLY_DISTINCT * len(series):
+        return _hmac_column(series, key).alias(series.name)
+    table = pl.DataFrame({"value": distinct, "token": _hmac_column(distinct, key)})
     return (series.to_frame("value")
             .join(table, on="value", how="left", maintain_order="left")
-            .get_column("token").cast(pl.UInt64).alias(series.name))
+            .get_column("token").alias(series.name))
 
 
 def qgrams(name: str, q: int) -> list[str]:
@@ -109,15 +125,16 @@ class BloomEncoder:
 
     def bit_matrix(self, names: list[str], salts: list[str]) -> np.ndarray:
         """One row of bits (bool) per name: the plain filter, before hardening."""
-        rows, cols = [], []
-        for row, (name, salt) in enumerate(zip(names, salts, strict=True)):
-            for gram in qgrams(name, self.spec.qgram):
-                positions = self.positions(gram, salt)
-                rows.append(np.full(len(positions), row))
-                cols.append(positions)
+        # bit positions per name, rows repeated once at the end: a small array per q-gram
+        # for the row numbers cost more than the hashing it follows
+        counts, cols = [], []
+        for name, salt in zip(names, salts, strict=True):
+            positions = [self.positions(gram, salt) for gram in qgrams(name, self.spec.qgram)]
+            counts.append(sum(len(p) for p in positions))
+            cols += positions
         bits = np.zeros((len(names), self.spec.bits), dtype=bool)
-        if rows:
-            bits[np.concatenate(rows), np.concatenate(cols)] = True
+        if cols:
+            bits[np.repeat(np.arange(len(names)), counts), np.concatenate(cols)] = True
         return bits
 
     def harden(self, bits: np.ndarray, names: list[str], salts: list[str]) -> np.ndarray:
@@ -137,7 +154,8 @@ class BloomEncoder:
 
     def encode_matrix(self, names: list[str], salts: list[str]) -> np.ndarray:
         bits = self.harden(self.bit_matrix(names, salts), names, salts)
-        packed = np.packbits(bits, axis=1, bitorder="little")
+        # a balanced filter comes out of the permutation in Fortran order; view needs C order
+        packed = np.ascontiguousarray(np.packbits(bits, axis=1, bitorder="little"))
         return packed.view("<u8").astype(np.uint64).reshape(len(names), self.spec.words)
 
     def encode(self, names: pl.Series, salts: pl.Series | None, prefix: str) -> pl.DataFrame:
@@ -166,10 +184,20 @@ def dice(a: Iterable[int], b: Iterable[int]) -> float:
 
 def name_sets(given: pl.Series, family: pl.Series) -> pl.Series:
     """The words of both names, sorted: 'ali ben' + 'omar' and 'omar' + 'ali ben' agree."""
-    words = pl.concat_str(["given", "family"], separator=" ", ignore_nulls=True)
-    joined = words.str.split(" ").list.unique().list.sort().list.join(" ")
     frame = pl.DataFrame({"given": given, "family": family})
-    return frame.select(pl.when(joined != "").then(joined).alias("name_set")).to_series()
+    g, f = pl.col("given"), pl.col("family")
+    # Most rows have one word per name: their set is the ordered pair, and list operations on
+    # every row cost several times more; the other rows take the general path.
+    one_word = pl.all_horizontal((c.str.len_bytes() > 0) & ~c.str.contains(" ", literal=True)
+                                 for c in (g, f)).fill_null(False)
+    pair = (pl.when(g == f).then(g).when(g < f).then(pl.concat_str([g, f], separator=" "))
+            .otherwise(pl.concat_str([f, g], separator=" ")))
+    simple = frame.select(one_word.alias("one_word"), pair.alias("name_set"))
+    others = (~simple["one_word"]).arg_true()
+    words = pl.concat_str([g, f], separator=" ", ignore_nulls=True)
+    joined = words.str.split(" ").list.unique().list.sort().list.join(" ")
+    rest = frame[others].select(pl.when(joined != "").then(joined)).to_series()
+    return simple["name_set"].scatter(others, rest)
 
 
 def _birth_date_strings(rows: pl.DataFrame) -> pl.DataFrame:
@@ -188,34 +216,73 @@ def _birth_date_strings(rows: pl.DataFrame) -> pl.DataFrame:
 
 class IdentityEncoder:
     """Canonical identity columns -> the encoded columns the hub receives (encoding.yaml).
-    Made once per job, so caches (q-gram positions) serve every batch."""
+    Made once per job, so caches (q-gram positions, normalised names, name keys) serve every
+    batch."""
 
     def __init__(self, spec: EncodingSpec, key: ProjectKey, rules: NameRules):
         self.spec, self.key, self.rules = spec, key, rules
         self.bloom = {group: BloomEncoder(key.field_key(f"bloom/{group}"), bloom)
                       for group, bloom in spec.bloom.items()}
+        # Names repeat from batch to batch: normalise and key each distinct one once per job
+        # (while it stays among the NAME_CACHE most recent), not once per batch.
+        self.normalised = {f: lru_cache(NAME_CACHE)(partial(normalise_name, kind=f, rules=rules))
+                           for f in ("given_name", "family_name")}
+        self.phonetic = lru_cache(NAME_CACHE)(
+            partial(phonetic_key, length=spec.tokens.name_keys.length, rules=rules))
+
+    def birth_date_tokens(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """`tok_dob_<precision>` columns. Dates repeat a lot: the tokens are made per distinct
+        (year, month, day) and joined back once, not once per precision."""
+        parts = rows.select("birth_year", "birth_month", "birth_day")
+        distinct = parts.unique()
+        dates = _birth_date_strings(distinct)
+        table = distinct.with_columns(
+            tokens(dates[p], self.key.field_key(f"dob/{'full' if p == 'full_transposed' else p}"))
+            .alias(f"tok_dob_{p}") for p in self.spec.tokens.birth_date.precisions)
+        return parts.join(table, on=parts.columns, how="left", maintain_order="left",
+                          nulls_equal=True).drop(parts.columns)
+
+    def name_columns(self, rows: pl.DataFrame, field: str) -> pl.DataFrame:
+        """One name field's normalised value (column `field`), its Bloom filter (`bf_<field>_*`,
+        when a Bloom group encodes it) and its name-key token, made per distinct (name, salt)
+        and joined back to the rows once: a join per step costs more than the steps."""
+        group = next((g for g, bloom in self.spec.bloom.items() if field in bloom.fields), None)
+        salt = "none" if group is None else self.spec.bloom[group].salt
+        salted = salt != "none"
+        on = ["raw", "salt"] if salted else ["raw"]
+        frame = rows.select(pl.col(field).alias("raw"), *(
+            [pl.col(salt).cast(pl.String).fill_null("").alias("salt")] if salted else []))
+        distinct = frame.drop_nulls("raw").unique()
+        normalised = pl.Series(field, [self.normalised[field](v) for v in distinct["raw"]],
+                               dtype=pl.String)
+        phonetic = pl.Series([self.phonetic(v) for v in normalised], dtype=pl.String)
+        parts = [distinct, normalised.to_frame(),
+                 tokens(phonetic, self.key.field_key("name_key")).alias(f"tok_{field}_key")]
+        if group is not None:
+            salts = distinct["salt"] if salted else None
+            parts.append(self.bloom[group].encode(normalised, salts, f"bf_{field}"))
+        table = pl.concat([p.to_frame() if isinstance(p, pl.Series) else p for p in parts],
+                          how="horizontal")
+        return frame.join(table, on=on, how="left", maintain_order="left").drop(on)
 
     def encode(self, rows: pl.DataFrame) -> pl.DataFrame:
-        spec, key, rules = self.spec, self.key, self.rules
+        spec, key = self.spec, self.key
         columns: list[pl.Series | pl.DataFrame] = []
-        names = {f: normalise_names(rows[f], f, rules) for f in ("given_name", "family_name")}
-        fuzzy = {**names, "address": normalise_addresses(rows["address"])}
+        names = {f: self.name_columns(rows, f) for f in self.normalised}
         for group, bloom in spec.bloom.items():
             salts = None if bloom.salt == "none" else rows[bloom.salt].cast(pl.String)
             for field in bloom.fields:
-                columns.append(self.bloom[group].encode(fuzzy[field], salts, f"bf_{field}"))
-        name_key = key.field_key("name_key")
-        for field, name in names.items():
-            keys = phonetic_keys(name, spec.tokens.name_keys.length, rules)
-            columns.append(tokens(keys, name_key).alias(f"tok_{field}_key"))
+                if field in names:
+                    columns.append(names[field].select(cs.starts_with(f"bf_{field}_")))
+                else:
+                    columns.append(self.bloom[group].encode(
+                        normalise_addresses(rows[field]), salts, f"bf_{field}"))
+        columns += [names[field][f"tok_{field}_key"] for field in names]
         if spec.tokens.name_set:
-            columns.append(tokens(name_sets(names["given_name"], names["family_name"]),
+            columns.append(tokens(name_sets(names["given_name"]["given_name"],
+                                            names["family_name"]["family_name"]),
                                   key.field_key("name_set")).alias("tok_name_set"))
-        dates = _birth_date_strings(rows)
-        for precision in spec.tokens.birth_date.precisions:
-            purpose = "full" if precision == "full_transposed" else precision
-            columns.append(tokens(dates[precision], key.field_key(f"dob/{purpose}"))
-                           .alias(f"tok_dob_{precision}"))
+        columns.append(self.birth_date_tokens(rows))
         for doc_type in DOC_TYPES:
             numbers = normalise_documents(rows[f"doc_{doc_type}"])
             columns.append(tokens(numbers, key.field_key(f"doc/{doc_type}"))
