@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable
-from functools import lru_cache, partial
 from hashlib import sha256
 
-import duckdb
 import numpy as np
 import polars as pl
 import polars.selectors as cs
+import polars_hash  # noqa: F401  (registers the .chash namespace)
 
 from migralink.schema import DOC_TYPES
 from pseudonymise.keys import ProjectKey
 from pseudonymise.normalise import (
     NameRules,
+    document_expr,
+    is_ascii,
     normalise_addresses,
     normalise_documents,
     normalise_name,
@@ -31,7 +32,7 @@ from pseudonymise.spec import BloomSpec, EncodingSpec
 _SEP = b"\x1f"  # unit separator between salt and q-gram: no q-gram contains it
 # Day-months that registries write when only the year is known: weak evidence when they agree.
 PLACEHOLDER_DAYS = [(1, 1), (12, 31)]
-NAME_CACHE = 1 << 16  # distinct names an encoder remembers across batches, per field and step
+NAME_TABLE = 1 << 18  # distinct (name, salt) an encoder remembers across batches, per field
 
 
 def token(key: bytes, value: str) -> int:
@@ -41,47 +42,27 @@ def token(key: bytes, value: str) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-@lru_cache(maxsize=1)
-def _engine() -> duckdb.DuckDBPyConnection:
-    """A private in-memory DuckDB: its sha256 runs vectorised on every core. Results come in
-    the order of their input (insertion order is preserved: `tokens` relies on it)."""
-    return duckdb.connect(config={"preserve_insertion_order": True})
+def token_expr(values: pl.Expr, key: bytes) -> pl.Expr:
+    """HMAC-SHA256 of each value (compiled, in polars-hash), first 64 bits as UInt64; null
+    stays null. Keys are ASCII (`ProjectKey.field_key`): the plugin takes the key as text."""
+    digest = values.chash.hmac_sha256(key=key.decode("ascii"))
+    return digest.str.slice(0, 16).str.to_integer(base=16, dtype=pl.UInt64)
 
 
-# HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)) for a key of at most one block (RFC 2104).
-_HMAC_SQL = """
-    SELECT ('0x' || sha256($outer || unhex(sha256($inner || encode(value))))[:16])::UBIGINT
-           AS token
-    FROM _values
-"""
-# From this share of distinct values on, hashing every row in order costs less than hashing
-# the distinct values and joining their tokens back (measured crossover: about 0.4).
-MOSTLY_DISTINCT = 0.5
-
-
-def _hmac_column(values: pl.Series, key: bytes) -> pl.Series:
-    """Token of each value, in order (UInt64; null stays null)."""
-    if len(key) > 64:
-        raise ValueError("HMAC keys longer than one SHA-256 block are not supported")
-    block = key.ljust(64, b"\0")
-    inner, outer = bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
-    con = _engine().cursor()
-    try:
-        con.register("_values", values.to_frame("value"))
-        relation = con.sql(_HMAC_SQL, params={"inner": inner, "outer": outer})
-        token = pl.from_arrow(relation.to_arrow_table()).get_column("token")
-    finally:
-        con.close()
-    return token.cast(pl.UInt64)
+# From this share of distinct values on, hashing every row costs less than finding the
+# distinct values and joining their tokens back (measured crossover: about 0.2).
+MOSTLY_DISTINCT = 0.2
 
 
 def tokens(series: pl.Series, key: bytes) -> pl.Series:
-    """Token of every non-null value (UInt64); nulls stay null. One HMAC per distinct value,
-    or per row when at least half the values are distinct."""
+    """Token of every non-null value (UInt64); nulls stay null. Mostly distinct columns are
+    hashed row by row, in parallel; repetitive ones once per distinct value."""
     distinct = series.drop_nulls().unique()
+    frame = series.to_frame("value").lazy()
     if len(distinct) >= MOSTLY_DISTINCT * len(series):
-        return _hmac_column(series, key).alias(series.name)
-    table = pl.DataFrame({"value": distinct, "token": _hmac_column(distinct, key)})
+        hashed = frame.select(token_expr(pl.col("value"), key).alias(series.name))
+        return hashed.collect(engine="streaming").to_series()
+    table = distinct.to_frame("value").with_columns(token=token_expr(pl.col("value"), key))
     return (series.to_frame("value")
             .join(table, on="value", how="left", maintain_order="left")
             .get_column("token").alias(series.name))
@@ -223,12 +204,9 @@ class IdentityEncoder:
         self.spec, self.key, self.rules = spec, key, rules
         self.bloom = {group: BloomEncoder(key.field_key(f"bloom/{group}"), bloom)
                       for group, bloom in spec.bloom.items()}
-        # Names repeat from batch to batch: normalise and key each distinct one once per job
-        # (while it stays among the NAME_CACHE most recent), not once per batch.
-        self.normalised = {f: lru_cache(NAME_CACHE)(partial(normalise_name, kind=f, rules=rules))
-                           for f in ("given_name", "family_name")}
-        self.phonetic = lru_cache(NAME_CACHE)(
-            partial(phonetic_key, length=spec.tokens.name_keys.length, rules=rules))
+        # Names repeat from batch to batch: each distinct (name, salt) is encoded once per job
+        # and kept in a table (emptied when it reaches NAME_TABLE rows, to bound memory).
+        self.name_tables: dict[str, pl.DataFrame] = {}
 
     def birth_date_tokens(self, rows: pl.DataFrame) -> pl.DataFrame:
         """`tok_dob_<precision>` columns. Dates repeat a lot: the tokens are made per distinct
@@ -242,6 +220,22 @@ class IdentityEncoder:
         return parts.join(table, on=parts.columns, how="left", maintain_order="left",
                           nulls_equal=True).drop(parts.columns)
 
+    def document_tokens(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """`tok_<document type>` columns. Numbers are mostly distinct: normalised and hashed
+        row by row in one parallel pass; the rare non-ASCII numbers are then redone in Python."""
+        keys = {t: self.key.field_key(f"doc/{t}") for t in DOC_TYPES}
+        out = rows.lazy().select(
+            *(token_expr(document_expr(pl.col(f"doc_{t}")), keys[t]).alias(f"tok_{t}")
+              for t in DOC_TYPES),
+            *(~is_ascii(pl.col(f"doc_{t}")).alias(f"other_{t}") for t in DOC_TYPES),
+        ).collect(engine="streaming")
+        for t in DOC_TYPES:
+            other = out[f"other_{t}"].fill_null(False).arg_true()
+            if len(other):
+                numbers = normalise_documents(rows[f"doc_{t}"].gather(other))
+                out = out.with_columns(out[f"tok_{t}"].scatter(other, tokens(numbers, keys[t])))
+        return out.select(f"tok_{t}" for t in DOC_TYPES)
+
     def name_columns(self, rows: pl.DataFrame, field: str) -> pl.DataFrame:
         """One name field's normalised value (column `field`), its Bloom filter (`bf_<field>_*`,
         when a Bloom group encodes it) and its name-key token, made per distinct (name, salt)
@@ -252,23 +246,36 @@ class IdentityEncoder:
         on = ["raw", "salt"] if salted else ["raw"]
         frame = rows.select(pl.col(field).alias("raw"), *(
             [pl.col(salt).cast(pl.String).fill_null("").alias("salt")] if salted else []))
+        known = self.name_tables.get(field)
         distinct = frame.drop_nulls("raw").unique()
-        normalised = pl.Series(field, [self.normalised[field](v) for v in distinct["raw"]],
-                               dtype=pl.String)
-        phonetic = pl.Series([self.phonetic(v) for v in normalised], dtype=pl.String)
+        new = distinct if known is None else distinct.join(known, on=on, how="anti")
+        table = self.encode_names(new, field, group)
+        if known is not None:  # when full, keep only the names this batch needs
+            full = known.height + table.height > NAME_TABLE
+            table = pl.concat([known.join(distinct, on=on, how="semi") if full else known, table])
+        self.name_tables[field] = table
+        return frame.join(table, on=on, how="left", maintain_order="left").drop(on)
+
+    def encode_names(self, distinct: pl.DataFrame, field: str, group: str | None,
+                     ) -> pl.DataFrame:
+        """`distinct` (raw[, salt]) with the name's encoded columns alongside."""
+        normalised = pl.Series(field, [normalise_name(v, field, self.rules)
+                                       for v in distinct["raw"]], dtype=pl.String)
+        length = self.spec.tokens.name_keys.length
+        phonetic = pl.Series([phonetic_key(v, length, self.rules) for v in normalised],
+                             dtype=pl.String)
         parts = [distinct, normalised.to_frame(),
                  tokens(phonetic, self.key.field_key("name_key")).alias(f"tok_{field}_key")]
         if group is not None:
-            salts = distinct["salt"] if salted else None
+            salts = distinct["salt"] if "salt" in distinct.columns else None
             parts.append(self.bloom[group].encode(normalised, salts, f"bf_{field}"))
-        table = pl.concat([p.to_frame() if isinstance(p, pl.Series) else p for p in parts],
-                          how="horizontal")
-        return frame.join(table, on=on, how="left", maintain_order="left").drop(on)
+        return pl.concat([p.to_frame() if isinstance(p, pl.Series) else p for p in parts],
+                         how="horizontal")
 
     def encode(self, rows: pl.DataFrame) -> pl.DataFrame:
         spec, key = self.spec, self.key
         columns: list[pl.Series | pl.DataFrame] = []
-        names = {f: self.name_columns(rows, f) for f in self.normalised}
+        names = {f: self.name_columns(rows, f) for f in ("given_name", "family_name")}
         for group, bloom in spec.bloom.items():
             salts = None if bloom.salt == "none" else rows[bloom.salt].cast(pl.String)
             for field in bloom.fields:
@@ -283,10 +290,7 @@ class IdentityEncoder:
                                             names["family_name"]["family_name"]),
                                   key.field_key("name_set")).alias("tok_name_set"))
         columns.append(self.birth_date_tokens(rows))
-        for doc_type in DOC_TYPES:
-            numbers = normalise_documents(rows[f"doc_{doc_type}"])
-            columns.append(tokens(numbers, key.field_key(f"doc/{doc_type}"))
-                           .alias(f"tok_{doc_type}"))
+        columns.append(self.document_tokens(rows))
         placeholder = rows.select(pl.any_horizontal(
             (pl.col("birth_month") == m) & (pl.col("birth_day") == d) for m, d in PLACEHOLDER_DAYS
         ).alias("dob_placeholder"))

@@ -59,7 +59,9 @@ class ProjectKey:
         return key_id_of(self.secret)
 
     def field_key(self, purpose: str) -> bytes:
-        return hkdf(self.secret, f"field/{purpose}")
+        """The HMAC key of one field: its HKDF output written as 64 hex digits (ASCII, the
+        form the vectorised HMAC takes; 256 bits of secret either way)."""
+        return hkdf(self.secret, f"field/{purpose}").hex().encode("ascii")
 
     def __repr__(self) -> str:  # never show the secret in logs or tracebacks
         return f"ProjectKey(key_id={self.key_id!r}, generation={self.generation})"

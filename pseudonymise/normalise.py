@@ -202,16 +202,23 @@ def phonetic_keys(series: pl.Series, length: int, rules: NameRules | None = None
     return map_distinct(series, lambda v: phonetic_key(v, length, rules), pl.String())
 
 
+def document_expr(number: pl.Expr) -> pl.Expr:
+    """`normalise_document` as an expression, for ASCII values (on which upper-casing and the
+    regex agree with it, and NFKD changes nothing); null for the others (see `is_ascii`)."""
+    cleaned = number.str.to_uppercase().str.replace_all("[^0-9A-Z]", "")
+    return pl.when(is_ascii(number) & (cleaned != "")).then(cleaned)
+
+
+def is_ascii(value: pl.Expr) -> pl.Expr:
+    return value.str.len_bytes() == value.str.len_chars()
+
+
 def normalise_documents(series: pl.Series) -> pl.Series:
-    """`normalise_document` of every value. Document numbers are mostly distinct, so a Python
-    call per distinct value is a call per row: ASCII values (on which upper-casing and the
-    regex agree with it, and NFKD changes nothing) are done vectorised, the rest by it."""
-    number, is_ascii, cleaned = pl.col("number"), pl.col("is_ascii"), pl.col("cleaned")
-    frame = series.to_frame("number").with_columns(
-        is_ascii=number.str.len_bytes() == number.str.len_chars(),
-        cleaned=number.str.to_uppercase().str.replace_all("[^0-9A-Z]", ""),
-    ).select(pl.when(is_ascii & (cleaned != "")).then(cleaned).alias("fast"),
-             pl.when(~is_ascii).then(number).alias("other"))
+    """`normalise_document` of every value: vectorised for ASCII values, in Python (once per
+    distinct value) for the rare others."""
+    number = pl.col("number")
+    frame = series.to_frame("number").select(
+        document_expr(number).alias("fast"), pl.when(~is_ascii(number)).then(number).alias("other"))
     if frame["other"].null_count() == frame.height:
         return frame["fast"].alias(series.name)
     other = map_distinct(frame["other"], normalise_document, pl.String())

@@ -267,10 +267,14 @@ def _no_identity(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _duplicates(frame: pl.DataFrame, id_column: str, seen: pl.Series | None) -> pl.DataFrame:
-    """A record id seen before in the file: the later rows are rejected."""
+    """A record id seen before in the file: the later rows are rejected. The earlier batches'
+    ids are scanned for this batch's ids (a set of the batch, not of the whole file)."""
+    earlier = pl.Series("record_id", [], dtype=pl.String)
+    if seen is not None and len(seen):
+        earlier = seen.filter(seen.is_in(frame["record_id"].drop_nulls().implode()))
     repeated = pl.col("record_id").is_not_null() & (
         (pl.col("record_id").is_duplicated() & (pl.col(ROW) != pl.col(ROW).min().over(
             "record_id")))
-        | (pl.col("record_id").is_in(seen.implode()) if seen is not None else pl.lit(False))
+        | pl.col("record_id").is_in(earlier.implode())
     )
     return frame.with_columns(_append_reason(repeated, f"duplicate_record_id({id_column})"))

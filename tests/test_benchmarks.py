@@ -60,6 +60,22 @@ def test_reference_encoder_gives_the_production_encodings(spec_rules) -> None:
     assert production["tok_national_id"].null_count() < production.height  # not all empty
 
 
+def test_names_remembered_across_batches_encode_as_if_fresh(spec_rules, monkeypatch) -> None:
+    """The job's encoder keeps a table of names across batches (emptied when full): the second
+    batch must encode exactly as a fresh encoder would, with the table kept or emptied."""
+    spec, rules = spec_rules
+    first, second = make_records(400, seed=6), make_records(400, seed=7)
+    fresh = IdentityEncoder(spec, BENCH_KEY, rules).encode(second)
+    for table_rows in (10**6, 50):
+        monkeypatch.setattr("pseudonymise.encode.NAME_TABLE", table_rows)
+        encoder = IdentityEncoder(spec, BENCH_KEY, rules)
+        encoder.encode(first)
+        assert_frame_equal(encoder.encode(second), fresh)
+        names = [first, second] if table_rows > 400 else [second]
+        expected = pl.concat([r["given_name"] for r in names]).drop_nulls().n_unique()
+        assert encoder.name_tables["given_name"].height == expected
+
+
 def test_records_are_shaped_like_parsed_rows_and_reproducible() -> None:
     rows = make_records(2_000, seed=2)
     assert rows.columns == ["record_id", "given_name", "family_name", "address", "sex",
