@@ -20,6 +20,7 @@ from linkage.outputs import write_outputs
 from linkage.rules import Encodings, LinkageRules, load_rules
 from migralink.config import JobConfig
 from migralink.errors import LinkageError
+from pseudonymise.joblog import log_link
 
 
 @dataclass
@@ -121,4 +122,5 @@ def run_link(config: JobConfig) -> LinkResult:
     run_file = config.outputs_dir / "run.json"
     run_file.write_text(json.dumps(result.record(), indent=2) + "\n", encoding="utf-8")
     result.outputs.append(run_file)
+    log_link(config, sources, result)
     return result

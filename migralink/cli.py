@@ -165,6 +165,54 @@ def demo(
     typer.echo(summary(run_demo(out, persons, seed, dataset)))
 
 
+AUDIT_FAILED = 3  # exit status when the audit finds a high-severity problem
+
+
+@app.command()
+@clear_errors
+def audit(
+    directory: Annotated[Path | None, typer.Argument(
+        help="Job directory (encoded/, outputs.duckdb, outputs/, logs/).")] = None,
+    log: Annotated[Path | None, typer.Option(
+        help="Job log to verify (default: DIRECTORY/logs/job-log.jsonl); alone, only the "
+             "log is checked.")] = None,
+) -> None:
+    """Privacy audit: manifests, leak scan, encoding health, attack figures, disclosure, job
+    log. Writes DIRECTORY/audit/report.md and report.json; exit status 3 on a high-severity
+    finding."""
+    if directory is None and log is None:
+        raise MigralinkError("give a job directory, or --log FILE")
+    if directory is None:
+        _verify_log_only(log)
+        return
+    from pseudonymise.audit_report import verdict, write_report
+    from pseudonymise.joblog import log_audit
+    from pseudonymise.privacy_audit import run_audit
+
+    if not directory.is_dir():
+        raise MigralinkError(f"{directory}: not a directory")
+    result = run_audit(directory, log)
+    report, report_json = write_report(result, directory / "audit")
+    log_audit(directory, result, [report, report_json])
+    typer.echo(verdict(result).replace("**", ""))
+    for finding in result.high:
+        typer.echo(f"  {finding.check}: {finding.where}: {finding.what}")
+    typer.echo(f"report: {report}")
+    if result.high:
+        raise typer.Exit(AUDIT_FAILED)
+
+
+def _verify_log_only(log: Path) -> None:
+    from pseudonymise.joblog import verify_log
+
+    check = verify_log(log)
+    if check.ok:
+        typer.echo(f"{log}: {check.entries} entries, hash chain intact")
+        return
+    typer.echo(f"{log}: entry {check.first_broken} is the first broken one: {check.reason}")
+    raise typer.Exit(AUDIT_FAILED)
+
+
 bench = typer.Typer(add_completion=False, no_args_is_help=True,
                     help="Benchmarks on generated data; each prints one JSON line of figures.")
 app.add_typer(bench, name="bench")

@@ -82,14 +82,19 @@ def frequency_attack(encoded: pl.DataFrame, field: str, public: dict[str, float]
     rows = encoded.filter(pl.col(columns[0]).is_not_null())
     if unit:
         rows = rows.unique(subset=list(dict.fromkeys([*groups, *columns, *unit])))
-    counts = (rows.select(*groups, *columns).group_by(*groups, *columns).len(COUNT)
-              # ties are broken by the encoding itself: arbitrary, but reproducible
-              .sort([*groups, COUNT, *columns],
-                    descending=[False] * len(groups) + [True] + [False] * len(columns)))
+    counts = rows.select(*groups, *columns).group_by(*groups, *columns).len(COUNT)
+    return AttackResult(field, partition, columns, guess(counts, groups, columns, public))
+
+
+def guess(counts: pl.DataFrame, groups: list[str], columns: list[str],
+          public: dict[str, float]) -> pl.DataFrame:
+    """The attacker's step: rank encodings by COUNT (within `groups`), pair rank i with the
+    i-th most common public name."""
+    counts = counts.sort([*groups, COUNT, *columns],  # ties broken by the encoding itself
+                         descending=[False] * len(groups) + [True] + [False] * len(columns))
     rank = pl.int_range(1, pl.len() + 1, dtype=pl.UInt32)
     counts = counts.with_columns((rank.over(groups) if groups else rank).alias(RANK))
-    guesses = counts.join(public_ranking(public), on=RANK, how="left", maintain_order="left")
-    return AttackResult(field, partition, columns, guesses)
+    return counts.join(public_ranking(public), on=RANK, how="left", maintain_order="left")
 
 
 def recovered(result: AttackResult, encoded: pl.DataFrame, truth: pl.Series) -> pl.Series:

@@ -19,6 +19,8 @@ import pyarrow.parquet as pq
 from migralink.config import JobConfig
 from migralink.schema import EVENT_FIELDS
 from pseudonymise.encode import IdentityEncoder
+from pseudonymise.exposure import ExposureTally
+from pseudonymise.joblog import log_pseudonymise
 from pseudonymise.keys import ProjectKey
 from pseudonymise.manifest import Counts, build_manifest, reason_counts, write_manifest
 from pseudonymise.normalise import NameRules
@@ -80,6 +82,7 @@ def pseudonymise_source(config: JobConfig, name: str, key: ProjectKey,
     spec = load_spec(config.rule(config.encoding))
     rules = NameRules.load(config.rule(Path("names")))
     encoder = IdentityEncoder(spec, key, rules)
+    exposure = ExposureTally(rules, config.rule(Path("names")), spec.tokens.name_keys.length)
     events = list(EVENT_FIELDS[source.kind])
     encoded_file, rejects_file = config.encoded_file(name), config.rejects_file(name)
     encoded_file.parent.mkdir(parents=True, exist_ok=True)
@@ -103,6 +106,7 @@ def pseudonymise_source(config: JobConfig, name: str, key: ProjectKey,
                 "row", "reasons", *source.raw_columns(), RAW_LINE)
             rejects.write_csv(rejects_out, include_header=number == 0)
             tally.add(raw, rejects, encoded.height, parsed)
+            exposure.add(parsed.rows, encoded)
         if writer is None:  # no line at all: still write a valid, empty extract and rejects
             empty = parse(pl.DataFrame(schema={ROW: pl.Int64, **{
                 c: pl.String for c in source.raw_columns()}}), source, today)
@@ -121,7 +125,10 @@ def pseudonymise_source(config: JobConfig, name: str, key: ProjectKey,
         input_file=raw_file, output_file=encoded_file, rejects_file=rejects_file,
         counts=counts, columns=schema.names, spec=spec, name_rules_sha256=rules.sha256,
         input_encoding=reader.encoding, unmapped_columns=reader.unmapped_columns,
+        exposure=exposure.figures(),
     )
     write_manifest(config.manifest_file(name), manifest)
-    return PseudonymiseResult(name, counts, encoded_file, config.manifest_file(name),
-                              rejects_file)
+    result = PseudonymiseResult(name, counts, encoded_file, config.manifest_file(name),
+                                rejects_file)
+    log_pseudonymise(config, result, raw_file, key.key_id)
+    return result

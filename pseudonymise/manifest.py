@@ -53,7 +53,8 @@ def schema_sha256(output_file: Path) -> str:
 def build_manifest(*, source: str, kind: str, key_id: str, key_generation: int,
                    input_file: Path, output_file: Path, rejects_file: Path, counts: Counts,
                    columns: list[str], spec: EncodingSpec, name_rules_sha256: str,
-                   input_encoding: str, unmapped_columns: list[str]) -> dict:
+                   input_encoding: str, unmapped_columns: list[str],
+                   exposure: dict | None = None) -> dict:
     return {
         "manifest_version": MANIFEST_VERSION,
         "software": {"name": "migralink", "version": migralink.__version__},
@@ -87,6 +88,8 @@ def build_manifest(*, source: str, kind: str, key_id: str, key_generation: int,
         "encoding": {"spec_sha256": spec.sha256,
                      "spec": spec.model_dump(exclude={"sha256"})},
         "name_rules_sha256": name_rules_sha256,
+        # share of records whose name a frequency attack recovers (pseudonymise/exposure.py)
+        "frequency_attack": exposure or {},
     }
 
 
