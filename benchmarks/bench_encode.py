@@ -36,7 +36,7 @@ from pseudonymise.normalise import (
     phonetic_key,
 )
 from pseudonymise.read import BATCH_ROWS
-from pseudonymise.spec import BloomSpec, EncodingSpec, load_spec
+from pseudonymise.spec import CLEAR_SALTS, BloomSpec, EncodingSpec, load_spec
 
 BENCH_KEY = ProjectKey(b"migralink-benchmark-key-32-bytes")
 REFERENCE_RECORDS = 20_000
@@ -164,11 +164,13 @@ class ReferenceEncoder:
 
     def __init__(self, spec: EncodingSpec, key: ProjectKey, rules: NameRules):
         if any(b.balance or b.flip_probability for b in spec.bloom.values()):
-            raise ValueError("the reference encoder implements unhardened filters only")
+            raise ValueError("the reference encoder implements salts and identity flips only")
         self.spec, self.rules = spec, rules
-        purposes = [f"bloom/{group}" for group in spec.bloom] + [
-            "name_key", "name_set", "dob/year", "dob/year_month", "dob/full",
-            *(f"doc/{t}" for t in DOC_TYPES)]
+        purposes = [p for group in spec.bloom
+                    for p in (f"bloom/{group}", f"bloom/{group}/salt", f"bloom/{group}/flips")]
+        purposes += [f"name_key/{name}" for name in spec.tokens.name_keys.combine]
+        purposes += ["name_set", "dob/year", "dob/year_month", "dob/full",
+                     *(f"doc/{t}" for t in DOC_TYPES)]
         self.keys = {p: key.field_key(p) for p in purposes}  # key setup, not a result cache
 
     def bloom(self, name: str | None, group: str, spec: BloomSpec, salt: str,
@@ -190,24 +192,56 @@ class ReferenceEncoder:
     def tok(self, purpose: str, value: str | None) -> int | None:
         return None if value is None else token(self.keys[purpose], value)
 
+    def flip(self, out: dict[str, int | None], prefix: str, digest: bytes, part: int,
+             spec: BloomSpec) -> None:
+        """Flip `identity_flips` bits of a filter at positions (a + i * b) mod length, a and
+        b (odd) from the digest's `part`-th 16 bytes (see pseudonymise.encode.flip_masks)."""
+        if out[f"{prefix}_pop"] is None:
+            return
+        filter_ = sum((out[f"{prefix}_w{w}"] or 0) << (64 * w) for w in range(spec.words))
+        length = 64 * spec.words
+        a = int.from_bytes(digest[16 * part: 16 * part + 8], "big") % length
+        b = (int.from_bytes(digest[16 * part + 8: 16 * part + 16], "big") | 1) % length
+        for i in range(spec.identity_flips):
+            filter_ ^= 1 << ((a + i * b) % length)
+        out.update({f"{prefix}_w{w}": (filter_ >> (64 * w)) & (2**64 - 1)
+                    for w in range(spec.words)})
+        out[f"{prefix}_pop"] = filter_.bit_count()
+
     def encode(self, record: dict[str, Any]) -> dict[str, int | None]:
         """The encodings of one canonical record."""
         names = {f: normalise_name(record[f], f, self.rules) for f in ("given_name",
                                                                         "family_name")}
         fuzzy = {**names, "address": fold_address(record["address"])}
+        dates = birth_date_strings(record["birth_year"], record["birth_month"],
+                                   record["birth_day"])
         out: dict[str, int | None] = {}
         for group, spec in self.spec.bloom.items():
-            salt = "" if spec.salt == "none" else str(record[spec.salt] or "")
+            salt = salt_of(record, spec.salt)
             for field in spec.fields:
                 out |= self.bloom(fuzzy[field], group, spec, salt, f"bf_{field}")
+            named = [f for f in spec.fields if f in names]
+            if spec.identity_flips and named:
+                identity = "\x1f".join([names["given_name"] or "", names["family_name"] or "",
+                                        salt_of(record, "birth_date")])
+                digest = hmac.digest(self.keys[f"bloom/{group}/flips"], identity.encode(),
+                                     sha256)
+                for number, field in enumerate(named):
+                    self.flip(out, f"bf_{field}", digest, number, spec)
+            if spec.salt not in ("none", *CLEAR_SALTS):
+                out[f"tok_salt_{group}"] = self.tok(f"bloom/{group}/salt", salt or None)
         length = self.spec.tokens.name_keys.length
-        for field, name in names.items():
-            out[f"tok_{field}_key"] = self.tok("name_key", phonetic_key(name, length, self.rules))
+        keys = {f"{k}_key": phonetic_key(names[f"{k}_name"], length, self.rules)
+                for k in ("given", "family")}
+        parts = {"birth_date": dates["full"], "birth_year": dates["year"], **keys,
+                 "name_keys": None if None in keys.values() else " ".join(sorted(keys.values()))}
+        for name, combined in self.spec.tokens.name_keys.combine.items():
+            values = [parts[p] for p in combined]
+            out[f"tok_{name}"] = self.tok(f"name_key/{name}", None if None in values
+                                          else "\x1f".join(values))
         if self.spec.tokens.name_set:
             words = sorted({w for name in names.values() if name for w in name.split()})
             out["tok_name_set"] = self.tok("name_set", " ".join(words) or None)
-        dates = birth_date_strings(record["birth_year"], record["birth_month"],
-                                   record["birth_day"])
         for precision in self.spec.tokens.birth_date.precisions:
             purpose = "full" if precision == "full_transposed" else precision
             out[f"tok_dob_{precision}"] = self.tok(f"dob/{purpose}", dates[precision])
@@ -215,6 +249,20 @@ class ReferenceEncoder:
             number = normalise_document(record[f"doc_{doc_type}"])
             out[f"tok_{doc_type}"] = self.tok(f"doc/{doc_type}", number)
         return out
+
+
+def salt_of(record: dict[str, Any], salt: str) -> str:
+    """A record's salt as text ('' when unknown); see pseudonymise.encode.salt_values."""
+    if salt == "none":
+        return ""
+    if salt != "birth_date":
+        return str(record[salt] or "")
+    y, m, d = record["birth_year"], record["birth_month"], record["birth_day"]
+    if y is None:
+        return ""
+    if m is None or d is None or (m, d) in ((1, 1), (12, 31)):
+        return f"{y:04d}"
+    return f"{y:04d}-{m:02d}-{d:02d}"
 
 
 def birth_date_strings(y: int | None, m: int | None, d: int | None) -> dict[str, str | None]:

@@ -37,31 +37,33 @@ from pseudonymise.attack import (
     recovered,
     score_hits,
 )
+from pseudonymise.exposure import key_tokens
 from pseudonymise.job import pseudonymise_source
 from pseudonymise.normalise import folder_sha256, normalise_names, phonetic_keys
 from pseudonymise.read import read_raw
-from pseudonymise.spec import file_sha256, load_spec
+from pseudonymise.spec import NameKeyTokens, file_sha256, load_spec
 
 ATTACKED = ("border", "social_security")
 FIELDS = ("given_name", "family_name")
 PUBLIC = {"given_name": "name_frequencies.csv", "family_name": "family_name_frequencies.csv"}
 PARTITIONS = {"pooled": None, "birth_year": "birth_year"}
-BLOOM_OPTIONS = ("salt", "balance", "flip_probability")
+BLOOM_OPTIONS = ("salt", "balance", "flip_probability", "identity_flips")
 # Median popcount of a plain 256-bit name filter in the demo (given 52, family 55).
 TYPICAL_POPCOUNT = 53
 
+# Every setting starts from no hardening at all, whatever rules/encoding.yaml ships.
+UNHARDENED = {"salt": "none", "balance": False, "flip_probability": 0.0, "identity_flips": 0}
 SETTINGS: list[dict] = [
     {"name": "none"},
     {"name": "salt birth_year", "salt": "birth_year"},
+    {"name": "salt birth_date", "salt": "birth_date"},
     {"name": "balance (shipped Dice thresholds)", "balance": True, "dice": "shipped"},
     {"name": "balance", "balance": True},
-    {"name": "flips 0.02", "flip_probability": 0.02},
-    {"name": "flips 0.05", "flip_probability": 0.05},
-    {"name": "flips 0.10", "flip_probability": 0.10},
-    {"name": "salt birth_year + flips 0.05", "salt": "birth_year", "flip_probability": 0.05},
-    {"name": "balance + flips 0.05", "balance": True, "flip_probability": 0.05},
-    {"name": "salt birth_year + balance", "salt": "birth_year", "balance": True},
-    {"name": "balance + flips 0.02", "balance": True, "flip_probability": 0.02},
+    {"name": "flips 0.05 per name", "flip_probability": 0.05},
+    {"name": "identity flips 2", "identity_flips": 2},
+    {"name": "identity flips 4", "identity_flips": 4},
+    {"name": "identity flips 8", "identity_flips": 8},
+    {"name": "salt birth_year + identity flips 8", "salt": "birth_year", "identity_flips": 8},
 ]
 
 
@@ -94,7 +96,7 @@ def write_rules(setting: dict, config: JobConfig, folder: Path) -> tuple[JobConf
     the config pointed at them, and the thresholds used."""
     folder.mkdir(parents=True, exist_ok=True)
     spec = yaml.safe_load(config.rule(config.encoding).read_text(encoding="utf-8"))
-    spec["bloom"]["names"].update({k: setting[k] for k in BLOOM_OPTIONS if k in setting})
+    spec["bloom"]["names"].update({k: setting.get(k, UNHARDENED[k]) for k in BLOOM_OPTIONS})
     encoding = folder / "encoding.yaml"
     encoding.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     load_spec(encoding)  # the setting must be a valid spec
@@ -149,41 +151,44 @@ Attacker = tuple[str, dict[str, float], list[str] | None, pl.Series]
 
 
 def attackers(encoded: pl.DataFrame, truth: pl.Series, persons: pl.Series, field: str,
-              key_length: int) -> dict[str, Attacker]:
+              name_keys: NameKeyTokens) -> dict[str, Attacker]:
     """Column attacked, list, counting unit and truth of each attacker: the public list
     against rows; an exact census of the extract's persons against distinct identities; the
-    public list, by phonetic key, against the name-key tokens."""
+    public list, by phonetic key, against each blocking token holding the field's key."""
     public = load_public(RULES_DIR / "names" / PUBLIC[field], field)
+    keys = phonetic_keys(truth, name_keys.length)
+    by_key = by_phonetic_key(public, name_keys.length)
     return {
         "public": (field, public, None, truth),
         "census": (field, census(truth, persons), identity_columns(encoded), truth),
-        "name_key": (f"tok_{field}_key", by_phonetic_key(public, key_length), None,
-                     phonetic_keys(truth, key_length)),
+        **{column: (column, by_key, None, keys)
+           for column in key_tokens(name_keys.combine, field)},
     }
 
 
-def attack_source(config: JobConfig, source: str, key_length: int) -> dict:
+def attack_source(config: JobConfig, source: str, name_keys: NameKeyTokens) -> dict:
     """Attack figures for one extract, each attacker pooled and within birth years: per name
-    field (records, distinct names) and for both names of a record at once."""
+    field (records, distinct names) and, for the public and census attackers, for both names
+    of a record at once."""
     encoded = pl.read_parquet(config.encoded_file(source))
     truth = true_names(config, source, encoded)
     persons = (encoded.select("record_id")
                .join(pl.read_parquet(config.at(config.paths.truth) / "records.parquet")
                      .filter(pl.col("source") == source), on="record_id", how="left",
                      maintain_order="left")["person_id"])
-    setup = {f: attackers(encoded, truth[f], persons, f, key_length) for f in FIELDS}
     out: dict = {f: {} for f in (*FIELDS, "both_names")}
-    for who in setup[FIELDS[0]]:
-        for field in out:
+    hits: dict = {}
+    for field in FIELDS:
+        for who, (column, public, unit, values) in attackers(
+                encoded, truth[field], persons, field, name_keys).items():
             out[field][who] = {}
-        for part, by in PARTITIONS.items():
-            hits = {}
-            for field in FIELDS:
-                column, public, unit, values = setup[field][who]
+            for part, by in PARTITIONS.items():
                 result = frequency_attack(encoded, column, public, by, unit)
-                hits[field] = recovered(result, encoded, values)
-                out[field][who][part] = _figures(score_hits(hits[field], values))
-            out["both_names"][who][part] = _both(*hits.values())
+                hits[(field, who, part)] = recovered(result, encoded, values)
+                out[field][who][part] = _figures(score_hits(hits[(field, who, part)], values))
+    for who in ("public", "census"):
+        out["both_names"][who] = {part: _both(*(hits[(f, who, part)] for f in FIELDS))
+                                  for part in PARTITIONS}
     return out
 
 
@@ -214,7 +219,7 @@ def run_setting(setting: dict, data: Path, workdir: Path, seed: int) -> dict:
                          "linkage": file_sha256(config.rule(config.linkage))[:12]},
         "pairs": {k: pairs[k] for k in ("precision", "recall", "f1")},
         "persons": {k: persons[k] for k in ("precision", "recall")},
-        "attack": {s: attack_source(config, s, spec.tokens.name_keys.length) for s in ATTACKED},
+        "attack": {s: attack_source(config, s, spec.tokens.name_keys) for s in ATTACKED},
         "seconds": round(time.perf_counter() - start, 1),
     }
 

@@ -96,7 +96,7 @@ def run_link(config: JobConfig) -> LinkResult:
 
     sources = check_extracts(config)
     con = duckdb.connect()
-    encodings = encodings_of(sources, load_sources(con, sources))
+    encodings = encodings_of(con, sources, load_sources(con, sources))
     lap("load")
     model = train_or_explain(con, load_rules(config.rule(config.linkage)), encodings)
     lap("train")

@@ -91,9 +91,16 @@ def check_extracts(config: JobConfig) -> list[LoadedSource]:
     return loaded
 
 
-def encodings_of(sources: list[LoadedSource], columns: list[str]) -> Encodings:
-    """Bloom fields and their salts, as the shared encoding spec of the manifests says."""
-    return Encodings.of(columns, sources[0].manifest.get("encoding", {}).get("spec", {}))
+def encodings_of(con: duckdb.DuckDBPyConnection, sources: list[LoadedSource],
+                 columns: list[str]) -> Encodings:
+    """Bloom fields, their salts and flips, as the shared encoding spec of the manifests
+    says, and each filter field's median popcount over the identities."""
+    fields = [c[: -len("_pop")] for c in columns if c.startswith("bf_") and c.endswith("_pop")]
+    medians = con.execute(f"SELECT {', '.join(f'median({f}_pop)' for f in fields) or 'NULL'} "
+                          "FROM identities").fetchall()[0]
+    popcounts = {f: float(m) for f, m in zip(fields, medians, strict=False) if m is not None}
+    return Encodings.of(columns, sources[0].manifest.get("encoding", {}).get("spec", {}),
+                        popcounts)
 
 
 def identity_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from migralink.config import format_validation, load_yaml
 from migralink.errors import ConfigError
+from pseudonymise.spec import CLEAR_SALTS
 
 
 class _Rule(BaseModel):
@@ -84,22 +85,68 @@ class Encodings:
 
     bloom_words: dict[str, int]  # Bloom field -> number of 64-bit words
     salts: dict[str, str] = field(default_factory=dict)  # Bloom field -> its salt column
+    flips: dict[str, int] = field(default_factory=dict)  # Bloom field -> identity flips
+    # Bloom field -> median popcount of its plain filters (before flips), from the data
+    popcounts: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, columns: list[str], spec: dict) -> Encodings:
-        """From the encoded column names and the encoding spec recorded in the manifests."""
+    def of(cls, columns: list[str], spec: dict,
+           popcounts: dict[str, float] | None = None) -> Encodings:
+        """From the encoded column names, the encoding spec recorded in the manifests and the
+        median popcount of each filter field in the data (needed when filters are flipped)."""
         words: dict[str, int] = {}
         for column in columns:
             if column.startswith("bf_") and "_w" in column:
                 name = column.rsplit("_w", 1)[0]
                 words[name] = words.get(name, 0) + 1
-        salts = {f"bf_{name}": group["salt"] for group in spec.get("bloom", {}).values()
+        groups = spec.get("bloom", {})
+        salts = {f"bf_{name}": salt_column(group_name, group["salt"])
+                 for group_name, group in groups.items()
                  for name in group["fields"] if group.get("salt", "none") != "none"}
-        return cls(words, salts)
+        flips = {f"bf_{name}": group["identity_flips"] for group in groups.values()
+                 for name in group["fields"] if group.get("identity_flips")}
+        plain = {f: unflipped_popcount(p, 64 * words[f], flips.get(f, 0))
+                 for f, p in (popcounts or {}).items() if f in words}
+        return cls(words, salts, flips, plain)
+
+    def threshold(self, field: str, plain: float) -> float:
+        """The Dice bound to use on `field` for a bound written on plain filters: the same
+        where filters are not flipped, else the Dice that two flipped filters are expected
+        to have when their plain filters have Dice `plain`."""
+        flips = self.flips.get(field, 0)
+        if not flips:
+            return plain
+        if field not in self.popcounts:
+            raise ConfigError("linkage rules", f"{field}: flipped filters need the data's "
+                              "popcount to place Dice bounds")
+        return round(flipped_dice(plain, self.popcounts[field], 64 * self.bloom_words[field],
+                                  flips), 4)
+
+
+def flipped_dice(plain: float, popcount: float, bits: int, flips: int) -> float:
+    """Expected Dice of two filters of `popcount` bits whose plain Dice is `plain`, after
+    each had `flips` bits toggled at independent positions: a toggle on a shared bit loses
+    it, one on a bit the other filter alone has gains it, and every toggle moves the
+    popcount towards half the filter."""
+    common = plain * popcount
+    common = common * (1 - 2 * flips / bits) + 2 * flips * (popcount - common) / bits
+    return common / (popcount + flips * (bits - 2 * popcount) / bits)
+
+
+def unflipped_popcount(popcount: float, bits: int, flips: int) -> float:
+    """The plain popcount behind a flipped filter's (the inverse of flipped_dice's)."""
+    return (popcount - flips) / (1 - 2 * flips / bits) if flips else popcount
+
+
+def salt_column(group: str, salt: str) -> str:
+    """Where the hub sees a Bloom group's salt: the coded column itself when it travels in
+    clear, else the token the producer adds (pseudonymise/encode.py)."""
+    return salt if salt in CLEAR_SALTS else f"tok_salt_{group}"
 
 
 _SIDE = re.compile(r"\b([lr])\.(\w+)")
 _DICE = re.compile(r"dice\(\s*(\w+)\s*(?:,\s*(\w+)\s*)?\)")
+_DICE_BOUND = re.compile(r"(dice\(\s*(\w+)\s*(?:,\s*\w+\s*)?\))\s*(>=|>)\s*(\d*\.?\d+)")
 _NULL = re.compile(r"null\(\s*(\w+)\s*\)")
 _SALT = re.compile(r"salt_differs\(\s*(\w+)\s*\)")
 NEVER = "FALSE"  # what a macro gives when its condition cannot occur
@@ -113,7 +160,8 @@ def dice_sql(left: str, right: str, words: int) -> str:
 
 def expand(sql: str, encodings: Encodings) -> str:
     """Replace the dice(), null() and salt_differs() macros with DuckDB SQL; unknown Bloom
-    fields are an error."""
+    fields are an error. A bound `dice(f) >= t` is on plain filters: on flipped ones it
+    becomes the bound they are expected to have (Encodings.threshold)."""
     bloom_words = encodings.bloom_words
 
     def words_of(field: str) -> int:
@@ -138,6 +186,11 @@ def expand(sql: str, encodings: Encodings) -> str:
         salt = encodings.salts.get(match.group(1))
         return f"(l.{salt} IS DISTINCT FROM r.{salt})" if salt else NEVER
 
+    def bound(match: re.Match[str]) -> str:
+        plain = float(match.group(4))
+        return f"{match.group(1)} {match.group(3)} {encodings.threshold(match.group(2), plain)}"
+
+    sql = _DICE_BOUND.sub(bound, sql)
     return _SALT.sub(salt_differs, _NULL.sub(null, _DICE.sub(dice, sql)))
 
 

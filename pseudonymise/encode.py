@@ -27,7 +27,7 @@ from pseudonymise.normalise import (
     normalise_name,
     phonetic_key,
 )
-from pseudonymise.spec import BloomSpec, EncodingSpec
+from pseudonymise.spec import CLEAR_SALTS, BloomSpec, EncodingSpec
 
 _SEP = b"\x1f"  # unit separator between salt and q-gram: no q-gram contains it
 # Day-months that registries write when only the year is known: weak evidence when they agree.
@@ -208,15 +208,18 @@ class IdentityEncoder:
         # and kept in a table (emptied when it reaches NAME_TABLE rows, to bound memory).
         self.name_tables: dict[str, pl.DataFrame] = {}
 
-    def birth_date_tokens(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """`tok_dob_<precision>` columns. Dates repeat a lot: the tokens are made per distinct
-        (year, month, day) and joined back once, not once per precision."""
+    def birth_dates(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Per row: the `tok_dob_<precision>` columns, and the texts other encodings combine
+        (`year`, `full`, `birth_date_salt`: see date_texts). Dates repeat a lot: all of it is
+        made per distinct (year, month, day) and joined back once."""
         parts = rows.select("birth_year", "birth_month", "birth_day")
         distinct = parts.unique()
-        dates = _birth_date_strings(distinct)
-        table = distinct.with_columns(
-            tokens(dates[p], self.key.field_key(f"dob/{'full' if p == 'full_transposed' else p}"))
-            .alias(f"tok_dob_{p}") for p in self.spec.tokens.birth_date.precisions)
+        strings = _birth_date_strings(distinct)
+        table = pl.concat([distinct, date_texts(distinct, strings)], how="horizontal")
+        table = table.with_columns(
+            tokens(strings[p], self.key.field_key(
+                f"dob/{'full' if p == 'full_transposed' else p}")).alias(f"tok_dob_{p}")
+            for p in self.spec.tokens.birth_date.precisions)
         return parts.join(table, on=parts.columns, how="left", maintain_order="left",
                           nulls_equal=True).drop(parts.columns)
 
@@ -236,16 +239,19 @@ class IdentityEncoder:
                 out = out.with_columns(out[f"tok_{t}"].scatter(other, tokens(numbers, keys[t])))
         return out.select(f"tok_{t}" for t in DOC_TYPES)
 
-    def name_columns(self, rows: pl.DataFrame, field: str) -> pl.DataFrame:
-        """One name field's normalised value (column `field`), its Bloom filter (`bf_<field>_*`,
-        when a Bloom group encodes it) and its name-key token, made per distinct (name, salt)
-        and joined back to the rows once: a join per step costs more than the steps."""
+    def name_columns(self, rows: pl.DataFrame, field: str, dates: pl.DataFrame
+                     ) -> pl.DataFrame:
+        """One name field's normalised value (column `field`), its phonetic key (`key_<field>`)
+        and its Bloom filter (`bf_<field>_*`, when a Bloom group encodes it), made per distinct
+        (name, salt) and joined back to the rows once: a join per step costs more than the
+        steps."""
         group = next((g for g, bloom in self.spec.bloom.items() if field in bloom.fields), None)
         salt = "none" if group is None else self.spec.bloom[group].salt
         salted = salt != "none"
         on = ["raw", "salt"] if salted else ["raw"]
-        frame = rows.select(pl.col(field).alias("raw"), *(
-            [pl.col(salt).cast(pl.String).fill_null("").alias("salt")] if salted else []))
+        frame = rows.select(pl.col(field).alias("raw"))
+        if salted:
+            frame = frame.with_columns(salt_values(rows, dates, salt))
         known = self.name_tables.get(field)
         distinct = frame.drop_nulls("raw").unique()
         new = distinct if known is None else distinct.join(known, on=on, how="anti")
@@ -262,38 +268,76 @@ class IdentityEncoder:
         normalised = pl.Series(field, [normalise_name(v, field, self.rules)
                                        for v in distinct["raw"]], dtype=pl.String)
         length = self.spec.tokens.name_keys.length
-        phonetic = pl.Series([phonetic_key(v, length, self.rules) for v in normalised],
-                             dtype=pl.String)
-        parts = [distinct, normalised.to_frame(),
-                 tokens(phonetic, self.key.field_key("name_key")).alias(f"tok_{field}_key")]
+        phonetic = pl.Series(f"key_{field}", [phonetic_key(v, length, self.rules)
+                                              for v in normalised], dtype=pl.String)
+        parts = [distinct, normalised.to_frame(), phonetic.to_frame()]
         if group is not None:
             salts = distinct["salt"] if "salt" in distinct.columns else None
             parts.append(self.bloom[group].encode(normalised, salts, f"bf_{field}"))
-        return pl.concat([p.to_frame() if isinstance(p, pl.Series) else p for p in parts],
-                         how="horizontal")
+        return pl.concat(parts, how="horizontal")
+
+    def identity_hashes(self, dates: pl.DataFrame, names: dict[str, pl.DataFrame]
+                        ) -> pl.DataFrame:
+        """What is keyed per record from its names and birth date, row by row in one
+        parallel pass (the combinations are mostly distinct): each combined blocking token
+        (`tok_<name>`, name_keys.combine), the name-set token, and the identity digest of
+        each Bloom group that flips bits per identity (`digest_<group>`, hex)."""
+        given, family = names["given_name"], names["family_name"]
+        inputs = key_parts(dates, given["key_given_name"], family["key_family_name"])
+        inputs = inputs.with_columns(
+            pl.concat_str([given["given_name"].fill_null(""), family["family_name"].fill_null(""),
+                           dates["birth_date_salt"]], separator="\x1f").alias("_identity"))
+        hashes = [token_expr(pl.concat_str([pl.col(p) for p in combined], separator="\x1f"),
+                             self.key.field_key(f"name_key/{name}")).alias(f"tok_{name}")
+                  for name, combined in self.spec.tokens.name_keys.combine.items()]
+        if self.spec.tokens.name_set:
+            inputs = inputs.with_columns(name_sets(given["given_name"], family["family_name"])
+                                         .alias("_name_set"))
+            hashes.append(token_expr(pl.col("_name_set"), self.key.field_key("name_set"))
+                          .alias("tok_name_set"))
+        hashes += [pl.col("_identity").chash.hmac_sha256(
+                       key=self.key.field_key(f"bloom/{group}/flips").decode("ascii"))
+                   .alias(f"digest_{group}")
+                   for group, bloom in self.spec.bloom.items() if bloom.identity_flips]
+        return inputs.lazy().select(hashes).collect(engine="streaming")
+
+    @staticmethod
+    def identity_flipped(names: dict[str, pl.DataFrame], digests: pl.Series,
+                         bloom: BloomSpec) -> dict[str, pl.DataFrame]:
+        """The name filters of a Bloom group with `identity_flips` bits flipped per identity
+        (both normalised names and the birth date), so persons who share a name differ."""
+        out = dict(names)
+        for number, field in enumerate(f for f in ("given_name", "family_name")
+                                       if f in bloom.fields):
+            masks = flip_masks(digests, number, bloom.identity_flips, bloom.words)
+            out[field] = flip_filter(names[field], f"bf_{field}", masks)
+        return out
 
     def encode(self, rows: pl.DataFrame) -> pl.DataFrame:
         spec, key = self.spec, self.key
         columns: list[pl.Series | pl.DataFrame] = []
-        names = {f: self.name_columns(rows, f) for f in ("given_name", "family_name")}
+        dates = self.birth_dates(rows)
+        names = {f: self.name_columns(rows, f, dates) for f in ("given_name", "family_name")}
+        hashes = self.identity_hashes(dates, names)
         for group, bloom in spec.bloom.items():
-            salts = None if bloom.salt == "none" else rows[bloom.salt].cast(pl.String)
+            if bloom.identity_flips and set(bloom.fields) & set(names):
+                names = self.identity_flipped(names, hashes[f"digest_{group}"], bloom)
             for field in bloom.fields:
                 if field in names:
                     columns.append(names[field].select(cs.starts_with(f"bf_{field}_")))
                 else:
+                    salts = None if bloom.salt == "none" else salt_values(rows, dates,
+                                                                          bloom.salt)
                     columns.append(self.bloom[group].encode(
                         normalise_addresses(rows[field]), salts, f"bf_{field}"))
-        columns += [names[field][f"tok_{field}_key"] for field in names]
-        if spec.tokens.name_set:
-            columns.append(tokens(name_sets(names["given_name"]["given_name"],
-                                            names["family_name"]["family_name"]),
-                                  key.field_key("name_set")).alias("tok_name_set"))
-        columns.append(self.birth_date_tokens(rows))
+            if bloom.salt not in ("none", *CLEAR_SALTS):  # the hub needs to see salts agree
+                columns.append(tokens(salt_values(rows, dates, bloom.salt).replace("", None),
+                                      key.field_key(f"bloom/{group}/salt"))
+                               .alias(f"tok_salt_{group}"))
+        columns.append(hashes.select(cs.starts_with("tok_")))
+        columns.append(dates.select(cs.starts_with("tok_dob_")))
         columns.append(self.document_tokens(rows))
-        placeholder = rows.select(pl.any_horizontal(
-            (pl.col("birth_month") == m) & (pl.col("birth_day") == d) for m, d in PLACEHOLDER_DAYS
-        ).alias("dob_placeholder"))
+        placeholder = rows.select(placeholder_expr().alias("dob_placeholder"))
         frames = [c.to_frame() if isinstance(c, pl.Series) else c for c in columns]
         return pl.concat(
             [rows.select("record_id"), *frames, placeholder,
@@ -301,3 +345,74 @@ class IdentityEncoder:
                          pl.col("nationality").cast(pl.String))],
             how="horizontal",
         )
+
+
+
+def placeholder_expr() -> pl.Expr:
+    """The day and month are one a registry writes for a year-only date (01-01, 31-12)."""
+    return pl.any_horizontal((pl.col("birth_month") == m) & (pl.col("birth_day") == d)
+                             for m, d in PLACEHOLDER_DAYS)
+
+
+def date_texts(dates: pl.DataFrame, strings: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Per row of `dates` (birth_year, birth_month, birth_day): the year and full date as
+    tokens spell them (`year`, `full`, null when a part is unknown) and the
+    `birth_date_salt`: the full date, or the year alone when the day or month is unknown or
+    a placeholder, so that 00/00/1970, 01/01/1970 and 31/12/1970 agree ('' when no year)."""
+    strings = _birth_date_strings(dates) if strings is None else strings
+    real = dates.select(~placeholder_expr().fill_null(False)).to_series()
+    year, full = strings["year"], strings["full"]
+    salt = pl.select(pl.when(full.is_not_null() & real).then(full).otherwise(year)
+                     .fill_null("").alias("birth_date_salt"))
+    return pl.concat([strings.select("year", "full"), salt], how="horizontal")
+
+
+def salt_values(rows: pl.DataFrame, dates: pl.DataFrame, salt: str) -> pl.Series:
+    """Each row's salt as text, '' when unknown (`birth_date`: see date_texts)."""
+    if salt == "birth_date":
+        return dates["birth_date_salt"].alias("salt")
+    return rows.select(pl.col(salt).cast(pl.String).fill_null("").alias("salt")).to_series()
+
+
+def key_parts(dates: pl.DataFrame, given_key: pl.Series, family_key: pl.Series
+              ) -> pl.DataFrame:
+    """The parts a blocking token may combine (encoding.yaml name_keys.combine), as text;
+    null where unknown, which makes the token null."""
+    pair = pl.DataFrame({"g": given_key, "f": family_key}).select(
+        pl.when(pl.col("g") <= pl.col("f"))
+        .then(pl.concat_str(["g", "f"], separator=" "))
+        .otherwise(pl.concat_str(["f", "g"], separator=" ")).alias("name_keys"))
+    return pl.DataFrame({"birth_date": dates["full"], "birth_year": dates["year"],
+                         "given_key": given_key, "family_key": family_key,
+                         "name_keys": pair["name_keys"]})
+
+
+def flip_masks(digests: pl.Series, part: int, flips: int, words: int) -> np.ndarray:
+    """Per row, a mask (`words` 64-bit words) with `flips` bits set at positions
+    (a + i * b) mod bits, i = 0.., where a and b (made odd) are the 64-bit numbers at hex
+    digits 32 * part .. 32 * part + 31 of the row's digest, each taken mod bits. With b odd
+    and bits a multiple of 64 the positions of a row are distinct for i < 64."""
+    bits = 64 * words
+    halves = digests.to_frame("d").select(
+        pl.col("d").str.slice(32 * part + 16 * h, 16).str.to_integer(base=16, dtype=pl.UInt64)
+        .alias(str(h)) for h in (0, 1)).to_numpy()
+    a = (halves[:, 0] % np.uint64(bits)).astype(np.int64)
+    b = ((halves[:, 1] | np.uint64(1)) % np.uint64(bits)).astype(np.int64)
+    masks = np.zeros(len(digests) * words, dtype=np.uint64)
+    first_word = np.arange(len(digests), dtype=np.int64) * words
+    for i in range(flips):  # each row once per i: the fancy-indexed OR never collides
+        position = (a + i * b) % bits
+        masks[first_word + (position >> 6)] |= np.left_shift(
+            np.uint64(1), (position & 63).astype(np.uint64))
+    return masks.reshape(len(digests), words)
+
+
+def flip_filter(frame: pl.DataFrame, prefix: str, masks: np.ndarray) -> pl.DataFrame:
+    """`frame` with the filter `prefix` XOR-ed with `masks`, popcount redone; a missing
+    filter stays missing."""
+    columns = [f"{prefix}_w{w}" for w in range(masks.shape[1])]
+    flipped = frame.with_columns(pl.col(c).xor(pl.Series(masks[:, w], dtype=pl.UInt64))
+                                 for w, c in enumerate(columns))
+    popcount = pl.sum_horizontal(pl.col(c).bitwise_count_ones() for c in columns)
+    return flipped.with_columns(pl.when(pl.col(columns[0]).is_not_null()).then(popcount)
+                                .cast(pl.Int16).alias(f"{prefix}_pop"))

@@ -5,10 +5,14 @@ it while it encodes and writes the figures in the manifest, where the hub's audi
 Per batch it keeps counts of (birth year, encoding, true normalised name); at the end the
 attacker of `pseudonymise.attack` ranks encodings by count and pairs them with a public list
 of name frequencies, over the whole extract ("pooled") and within each birth year (which the
-hub sees in clear). Three encodings are attacked for each name field: the Bloom filter as
-configured, the same names with hardening switched off (an unhardened filter is one-to-one
-with the name, so the name itself stands for it, and no key is needed), and the name-key
-token. Nothing here is written except the shares.
+hub sees in clear). For each name field the attacker tries the Bloom filter as configured,
+the same names with hardening switched off (an unhardened filter is one-to-one with the name,
+so the name itself stands for it, and no key is needed), and each blocking token that holds
+the field's phonetic key (encoding.yaml name_keys.combine), against the public list by key.
+Each share comes with what the same attacker recovers with no name encoding at all
+(`counts_alone`: each identity a label of its own, ranked by its number of records), so that
+a figure can be read against what the hub learns from record counts anyway. Nothing here is
+written except the shares.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import polars as pl
 
 from pseudonymise.attack import GUESS, by_phonetic_key, guess, load_public
 from pseudonymise.normalise import NameRules, normalise_names, phonetic_keys
+from pseudonymise.spec import NameKeyTokens
 
 NAME_FIELDS = ("given_name", "family_name")
 PUBLIC_LISTS = {"given_name": "name_frequencies.csv",
@@ -41,11 +46,31 @@ def recovered_share(counts: pl.DataFrame, columns: list[str], truth: str,
     return round(hits.filter(pl.col(GUESS) == pl.col(truth))[N].sum() / total, 4)
 
 
+IDENTITY = "_identity"  # a label of the record's identity, in memory only
+
+
+def identity_labels(rows: pl.DataFrame, names: dict[str, pl.Series]) -> pl.Series:
+    """One label per distinct identity (both normalised names and the birth date): what the
+    hub sees of a person without any name encoding, the records that share an identity."""
+    parts = [names[f].fill_null("") for f in NAME_FIELDS] + [
+        rows[c].cast(pl.String).fill_null("") for c in ("birth_year", "birth_month",
+                                                        "birth_day")]
+    return pl.DataFrame(parts).select(
+        pl.concat_str(pl.all(), separator="\x1f").hash().alias(IDENTITY)).to_series()
+
+
+def key_tokens(combine: dict[str, list[str]], field: str) -> list[str]:
+    """The blocking-token columns whose parts include this name field's phonetic key."""
+    own = {"given_name": "given_key", "family_name": "family_key"}[field]
+    return [f"tok_{name}" for name, parts in combine.items()
+            if own in parts or "name_keys" in parts]
+
+
 class ExposureTally:
     """Counts of encodings against true names, batch by batch; `figures()` at the end."""
 
-    def __init__(self, rules: NameRules, names_dir: Path, key_length: int):
-        self.rules, self.names_dir, self.key_length = rules, names_dir, key_length
+    def __init__(self, rules: NameRules, names_dir: Path, name_keys: NameKeyTokens):
+        self.rules, self.names_dir, self.name_keys = rules, names_dir, name_keys
         self.parts: dict[str, list[pl.DataFrame]] = {f: [] for f in NAME_FIELDS}
 
     @staticmethod
@@ -53,14 +78,20 @@ class ExposureTally:
         return sorted((c for c in encoded.columns if c.startswith(f"bf_{field}_w")),
                       key=lambda c: int(c.rsplit("_w", 1)[1]))
 
+    def _encodings(self, encoded: pl.DataFrame, field: str) -> list[str]:
+        return [*self._filter_words(encoded, field),
+                *key_tokens(self.name_keys.combine, field)]
+
     def add(self, rows: pl.DataFrame, encoded: pl.DataFrame) -> None:
         """One batch: `rows` as parsed (cleartext names), `encoded` what the encoder made."""
+        names = {f: normalise_names(rows[f], f, self.rules) for f in NAME_FIELDS}
+        identity = identity_labels(rows, names)
         for field in NAME_FIELDS:
-            truth = normalise_names(rows[field], field, self.rules).alias(TRUTH)
-            columns = [*self._filter_words(encoded, field), f"tok_{field}_key"]
-            counts = (encoded.select("birth_year", *columns).with_columns(truth)
+            columns = self._encodings(encoded, field)
+            counts = (encoded.select("birth_year", *columns)
+                      .with_columns(names[field].alias(TRUTH), identity)
                       .filter(pl.col(TRUTH).is_not_null())
-                      .group_by("birth_year", *columns, TRUTH).len(N))
+                      .group_by("birth_year", *columns, IDENTITY, TRUTH).len(N))
             parts = self.parts[field]
             parts.append(counts)
             if len(parts) >= COMPACT_EVERY:
@@ -73,8 +104,10 @@ class ExposureTally:
         return frame.group_by(keys).agg(pl.col(N).sum())
 
     def figures(self) -> dict:
-        """Share of records recovered, per name field, encoding and partition."""
+        """Share of records recovered, per name field, encoding and partition: the filter as
+        configured, the same names unhardened, and each blocking token holding the name key."""
         out: dict = {}
+        length = self.name_keys.length
         for field in NAME_FIELDS:
             if not self.parts[field]:
                 continue
@@ -82,17 +115,26 @@ class ExposureTally:
             public = load_public(self.names_dir / PUBLIC_LISTS[field], field, self.rules)
             words = self._filter_words(counts, field)
             keyed = counts.with_columns(
-                phonetic_keys(counts[TRUTH], self.key_length, self.rules).alias("_key_truth"))
-            attacks = {
-                "unhardened_filter": (counts, [TRUTH], TRUTH, public),
-                "name_key_token": (keyed, [f"tok_{field}_key"], "_key_truth",
-                                   by_phonetic_key(public, self.key_length, self.rules)),
-            }
+                phonetic_keys(counts[TRUTH], length, self.rules).alias("_key_truth"))
+            by_key = by_phonetic_key(public, length, self.rules)
+            attacks = {"unhardened_filter": (counts, [TRUTH], TRUTH, public)}
             if words:
                 attacks = {"filter_as_configured": (counts, words, TRUTH, public), **attacks}
-            out[field] = {
-                name: {part: recovered_share(frame, columns, truth, pub, groups)
-                       for part, groups in PARTITIONS.items()}
-                for name, (frame, columns, truth, pub) in attacks.items()
-            }
+            for column in key_tokens(self.name_keys.combine, field):
+                attacks[column] = (keyed, [column], "_key_truth", by_key)
+            out[field] = {name: self._shares(*attack) for name, attack in attacks.items()}
         return out
+
+    @staticmethod
+    def _shares(frame: pl.DataFrame, columns: list[str], truth: str,
+                public: dict[str, float]) -> dict:
+        """Recovered share per partition, and what the same attack recovers from the records
+        of each identity alone, with no name encoding (`counts_alone`): the hub knows how many
+        records an identity has, and that alone lets it guess a common name now and then."""
+        frame = frame.filter(pl.col(columns[0]).is_not_null())
+        shares: dict = {part: recovered_share(frame, columns, truth, public, groups)
+                        for part, groups in PARTITIONS.items()}
+        shares["counts_alone"] = {
+            part: recovered_share(frame, [IDENTITY], truth, public, groups)
+            for part, groups in PARTITIONS.items()}
+        return shares

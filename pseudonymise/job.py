@@ -82,7 +82,7 @@ def pseudonymise_source(config: JobConfig, name: str, key: ProjectKey,
     spec = load_spec(config.rule(config.encoding))
     rules = NameRules.load(config.rule(Path("names")))
     encoder = IdentityEncoder(spec, key, rules)
-    exposure = ExposureTally(rules, config.rule(Path("names")), spec.tokens.name_keys.length)
+    exposure = ExposureTally(rules, config.rule(Path("names")), spec.tokens.name_keys)
     events = list(EVENT_FIELDS[source.kind])
     encoded_file, rejects_file = config.encoded_file(name), config.rejects_file(name)
     encoded_file.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from migralink.config import format_validation, load_yaml
 from migralink.errors import ConfigError
@@ -18,7 +18,12 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-SALT_FIELDS = ("birth_year", "sex", "nationality")
+SALT_FIELDS = ("birth_year", "sex", "nationality", "birth_date")
+# Salts the hub sees in clear at every record; any other salt goes out as a token.
+CLEAR_SALTS = ("birth_year", "sex", "nationality")
+# Identity flips: bit positions double-hashed from one HMAC-SHA256 digest per record
+# (16 bytes per name field, so a group may flip at most two fields).
+MAX_IDENTITY_FLIPS = 16
 
 
 class BloomSpec(_Spec):
@@ -26,9 +31,10 @@ class BloomSpec(_Spec):
     qgram: int = Field(2, ge=1, le=4)
     bits: int = Field(256, ge=64, le=4096, multiple_of=64)
     hashes_per_qgram: int = Field(8, ge=1, le=64)
-    salt: Literal["none", "birth_year", "sex", "nationality"] = "none"
+    salt: Literal["none", "birth_year", "sex", "nationality", "birth_date"] = "none"
     balance: bool = False
     flip_probability: float = Field(0.0, ge=0.0, lt=0.5)
+    identity_flips: int = Field(0, ge=0, le=MAX_IDENTITY_FLIPS)
 
     @property
     def words(self) -> int:
@@ -44,8 +50,25 @@ class BirthDateTokens(_Spec):
     precisions: list[BirthPrecision]
 
 
+KeyPart = Literal["birth_date", "birth_year", "given_key", "family_key", "name_keys"]
+
+
 class NameKeyTokens(_Spec):
+    """Phonetic name keys (blocking) go out only inside tokens of combined parts (`combine`:
+    token name -> parts): a key joined with a birth date is nearly unique to a person, where
+    the key alone is as frequent as its name."""
+
     length: int = Field(6, ge=2, le=12)
+    combine: dict[str, list[KeyPart]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _keys_never_alone(self) -> NameKeyTokens:
+        for name, parts in self.combine.items():
+            if not {"given_key", "family_key", "name_keys"} & set(parts):
+                raise ValueError(f"name_keys.combine.{name}: no name key among {parts}")
+            if len(set(parts)) != len(parts):
+                raise ValueError(f"name_keys.combine.{name}: a part twice in {parts}")
+        return self
 
 
 class TokenSpec(_Spec):

@@ -5,9 +5,21 @@ import polars as pl
 import pytest
 
 from linkage.rules import dice_sql
-from pseudonymise.encode import BloomEncoder, dice, qgrams, token, tokens
+from migralink.config import RULES_DIR
+from migralink.schema import DOC_TYPES
+from pseudonymise.encode import (
+    BloomEncoder,
+    IdentityEncoder,
+    date_texts,
+    dice,
+    qgrams,
+    salt_values,
+    token,
+    tokens,
+)
 from pseudonymise.keys import ProjectKey
-from pseudonymise.spec import BloomSpec
+from pseudonymise.normalise import NameRules
+from pseudonymise.spec import BloomSpec, load_spec
 
 KEY_A = ProjectKey(b"a" * 32)
 KEY_B = ProjectKey(b"b" * 32)
@@ -118,3 +130,78 @@ def test_name_sets_ignore_order() -> None:
     out = name_sets(pl.Series(["ali ben", "omar", None, None]),
                     pl.Series(["omar", "ali ben", None, "diop"]))
     assert out.to_list() == ["ali ben omar", "ali ben omar", None, "diop"]
+
+
+# --- Hardening by identity, salts and combined blocking tokens -------------------------------
+
+def identity_rows(*rows: tuple) -> pl.DataFrame:
+    """Canonical rows (given, family, year, month, day) with the other columns empty."""
+    frame = pl.DataFrame(rows, schema={"given_name": pl.String, "family_name": pl.String,
+                                       "birth_year": pl.Int32, "birth_month": pl.Int32,
+                                       "birth_day": pl.Int32}, orient="row")
+    empty = {f"doc_{t}": pl.lit(None, pl.String) for t in DOC_TYPES}
+    return frame.with_columns(record_id=pl.int_range(pl.len()).cast(pl.String),
+                              sex=pl.lit("M"), nationality=pl.lit("MAR"),
+                              address=pl.lit(None, pl.String), **empty)
+
+
+def encoder(**names_spec: object) -> IdentityEncoder:
+    spec = load_spec(RULES_DIR / "encoding.yaml")
+    names = spec.bloom["names"].model_copy(update=names_spec)
+    return IdentityEncoder(spec.model_copy(update={"bloom": {**spec.bloom, "names": names}}),
+                           KEY_A, NameRules.load())
+
+
+def filter_words(encoded: pl.DataFrame, row: int, field: str = "given_name") -> list[int]:
+    return [encoded[f"bf_{field}_w{w}"][row] for w in range(4)]
+
+
+def test_identity_flips_give_namesakes_different_filters() -> None:
+    rows = identity_rows(("Mohamed", "Alaoui", 1980, 5, 14), ("MOHAMMED", "ALAOUI", 1980, 5, 14),
+                         ("Mohamed", "Bennani", 1975, 2, 3), ("Mohamed", "Alaoui", 1980, 5, 14))
+    plain = encoder(identity_flips=0).encode(rows)
+    flipped = encoder(identity_flips=8).encode(rows)
+    # one identity (after normalisation), one filter: records of one person still collapse
+    assert filter_words(flipped, 0) == filter_words(flipped, 1) == filter_words(flipped, 3)
+    # two persons named Mohamed: the plain filters are equal, the flipped ones are not
+    assert filter_words(plain, 0) == filter_words(plain, 2)
+    assert filter_words(flipped, 0) != filter_words(flipped, 2)
+    # each flipped filter is its plain filter with at most 8 bits toggled
+    toggled = sum((a ^ b).bit_count() for a, b in zip(filter_words(plain, 2),
+                                                       filter_words(flipped, 2), strict=True))
+    assert 1 <= toggled <= 8
+    assert flipped["bf_given_name_pop"][2] == sum(w.bit_count() for w in filter_words(flipped, 2))
+    assert dice(filter_words(flipped, 0), filter_words(flipped, 2)) > 0.75
+
+
+def test_a_missing_name_stays_missing_when_flipped() -> None:
+    flipped = encoder(identity_flips=8).encode(identity_rows((None, "Alaoui", 1980, 5, 14)))
+    assert flipped["bf_given_name_pop"][0] is None and flipped["bf_given_name_w0"][0] is None
+    assert flipped["bf_family_name_pop"][0] is not None
+
+
+def test_birth_date_salt_treats_every_year_only_date_alike() -> None:
+    rows = identity_rows(("Ali", "Omar", 1970, None, None), ("Ali", "Omar", 1970, 1, 1),
+                         ("Ali", "Omar", 1970, 12, 31), ("Ali", "Omar", 1970, 6, 2),
+                         ("Ali", "Omar", None, None, None))
+    dates = date_texts(rows.select("birth_year", "birth_month", "birth_day"))
+    assert salt_values(rows, dates, "birth_date").to_list() == [
+        "1970", "1970", "1970", "1970-06-02", ""]
+    encoded = encoder(salt="birth_date", identity_flips=0).encode(rows)
+    salts = encoded["tok_salt_names"].to_list()
+    assert salts[0] == salts[1] == salts[2] != salts[3] and salts[4] is None
+    assert filter_words(encoded, 0) == filter_words(encoded, 1) != filter_words(encoded, 3)
+
+
+def test_name_keys_go_out_only_combined() -> None:
+    rows = identity_rows(("Youssef", "Alaoui", 1980, 5, 14), ("Alaoui", "Yusuf", 1980, 5, 14),
+                         ("Youssef", "Alaoui", 1981, 5, 14),
+                         ("Youssef", "Alaoui", 1980, None, None))
+    encoded = encoder().encode(rows)
+    assert not [c for c in encoded.columns if c in ("tok_given_name_key", "tok_family_name_key")]
+    keys = encoded["tok_name_keys"]
+    assert keys[0] == keys[1] == keys[2]      # swapped names agree; a wrong year still blocks
+    assert encoded["tok_dob_given_key"][3] is None              # no full date, no token
+    assert encoded["tok_dob_given_key"][0] != encoded["tok_dob_given_key"][1]
+    # the same parts under another purpose's key give another token
+    assert encoded["tok_dob_given_key"][0] != encoded["tok_dob_family_key"][0]

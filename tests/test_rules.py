@@ -5,7 +5,15 @@ from pathlib import Path
 import pytest
 
 from linkage.model import settings
-from linkage.rules import NEVER, Encodings, as_comparison_sql, expand, load_rules
+from linkage.rules import (
+    NEVER,
+    Encodings,
+    as_comparison_sql,
+    expand,
+    flipped_dice,
+    load_rules,
+    unflipped_popcount,
+)
 from migralink.config import RULES_DIR
 from migralink.errors import ConfigError
 
@@ -62,6 +70,27 @@ def test_encodings_from_a_manifest_spec() -> None:
     assert Encodings.of(columns, spec) == Encodings({"bf_given_name": 4},
                                                     {"bf_given_name": "birth_year"})
     assert Encodings.of(columns, {}).salts == {}
+
+
+def test_flipped_dice_by_hand() -> None:
+    # 50 of 256 bits set, 8 toggled on each side: equal names keep 50 * (1 - 16/256) = 46.875
+    # shared bits of 50 + 8 * 156/256 = 54.875 each; disjoint ones gain 16 * 50/256 = 3.125
+    assert flipped_dice(1.0, 50, 256, 8) == pytest.approx(46.875 / 54.875)
+    assert flipped_dice(0.0, 50, 256, 8) == pytest.approx(3.125 / 54.875)
+    assert flipped_dice(0.8, 50, 256, 0) == pytest.approx(0.8)
+    assert unflipped_popcount(54.875, 256, 8) == pytest.approx(50)
+
+
+def test_dice_bounds_follow_identity_flips() -> None:
+    columns = [f"bf_given_name_w{i}" for i in range(4)] + ["bf_given_name_pop"]
+    spec = {"bloom": {"names": {"fields": ["given_name"], "salt": "none", "identity_flips": 8}}}
+    flipped = Encodings.of(columns, spec, {"bf_given_name": 54.875})
+    assert flipped.popcounts == {"bf_given_name": pytest.approx(50)}
+    assert expand("dice(bf_given_name) >= 0.95", flipped).endswith(
+        f">= {round(flipped_dice(0.95, 50, 256, 8), 4)}")
+    assert expand("dice(bf_given_name) >= 0.95", PLAIN).endswith(">= 0.95")
+    with pytest.raises(ConfigError, match="popcount"):
+        expand("dice(bf_given_name) >= 0.95", Encodings.of(columns, spec))
 
 
 def test_rules_errors_name_the_file(tmp_path: Path) -> None:
