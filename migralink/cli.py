@@ -186,18 +186,23 @@ def audit(
         _verify_log_only(log)
         return
     from pseudonymise.audit_report import verdict, write_report
-    from pseudonymise.joblog import log_audit
+    from pseudonymise.joblog import LOG_FILE, log_audit
     from pseudonymise.privacy_audit import run_audit
 
     if not directory.is_dir():
         raise MigralinkError(f"{directory}: not a directory")
     result = run_audit(directory, log)
     report, report_json = write_report(result, directory / "audit")
-    log_audit(directory, result, [report, report_json])
+    # The audit logs itself in the job's log, but never starts one: a log begun by the audit
+    # would hide, at the next audit, that the runs before it were never logged.
+    own_log = directory / LOG_FILE
+    entry = log_audit(directory, result, [report, report_json]) if own_log.is_file() else None
     typer.echo(verdict(result).replace("**", ""))
     for finding in result.high:
         typer.echo(f"  {finding.check}: {finding.where}: {finding.what}")
     typer.echo(f"report: {report}")
+    if entry is not None:
+        typer.echo(f"job log: entry {entry['seq']} added, hash {entry['hash']}")
     if result.high:
         raise typer.Exit(AUDIT_FAILED)
 

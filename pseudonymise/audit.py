@@ -5,26 +5,37 @@ finds nothing). Two scans, whose findings name the file, table, column and row, 
 
 - `scan`: every string cell, and every word inside it, is compared with a set of forbidden
   values (tests, which hold the raw extracts);
-- `scan_patterns`: values shaped like document numbers, birth dates or names
-  (rules/audit/leak_patterns.yaml), for the privacy officer at the hub, who holds no raw value.
+- `scan_patterns`: values shaped like document numbers, birth dates or names, and columns
+  named like an identity field (rules/audit/leak_patterns.yaml), for the privacy officer at
+  the hub, who holds no raw value.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from migralink.config import RULES_DIR
-from pseudonymise.normalise import NameKind, NameRules, _read_rows, fold, normalise_name
+from pseudonymise.normalise import (
+    NameKind,
+    NameRules,
+    _read_rows,
+    fold,
+    fold_address,
+    normalise_name,
+)
 
-# What the hub receives or writes inside a job directory.
-HUB_SIDE = ("encoded", "outputs.duckdb", "outputs", "model", "quality.json", "logs")
+# What stays with the producers (or the evaluation) inside a job directory; every other file
+# is hub-side. The audit's own report (`audit/`) is left out too: each audit rewrites it.
+PRODUCER_SIDE = ("raw", "truth", "keys", "producers")
+AUDIT_OUTPUT = "audit"
 
 
 @dataclass(frozen=True)
@@ -41,14 +52,11 @@ class Finding:
 
 
 def hub_side_files(job_dir: Path) -> list[Path]:
-    files: list[Path] = []
-    for name in HUB_SIDE:
-        path = job_dir / name
-        if path.is_file():
-            files.append(path)
-        elif path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file())
-    return files
+    """Every file of a job directory that the hub receives or writes: all but the producers'
+    folders (raw/, truth/, keys/, producers/) and the audit's own report (audit/)."""
+    skipped = {*PRODUCER_SIDE, AUDIT_OUTPUT}
+    return sorted(p for p in job_dir.rglob("*")
+                  if p.is_file() and p.relative_to(job_dir).parts[0] not in skipped)
 
 
 _MATCHES = """
@@ -114,14 +122,16 @@ def scan(files: Iterable[Path], forbidden: set[str]) -> list[Finding]:
 
 # --- Pattern scan: identity-shaped values, with no list of raw values -----------------------
 #
-# The auditor at the hub holds no raw extract, so `scan_patterns` looks for values shaped like
-# document numbers, birth dates and names (rules/audit/leak_patterns.yaml). Each table is
-# reduced to its distinct (column, value) cells first, so the regular expressions and the name
-# check run once per distinct value, in DuckDB; Python only normalises the distinct words that
-# could be names.
+# The auditor at the hub holds no raw extract, so `scan_patterns` looks for what an identity
+# looks like (rules/audit/leak_patterns.yaml): values shaped like document numbers and birth
+# dates, words of the name tables, string columns named like an identity field, and columns of
+# many distinct name-shaped values. Each table is reduced to its distinct (column, value)
+# cells first, so the regular expressions run once per distinct value, in DuckDB; Python only
+# normalises the distinct words that could be names.
 
 LEAK_PATTERNS = RULES_DIR / "audit" / "leak_patterns.yaml"
-KINDS = ("document_number", "birth_date", "name")
+KINDS = ("identity_column", "document_number", "birth_date", "name", "name_like_text",
+         "not_scanned", "unreadable")
 _TEXT_SAMPLE = 8192  # bytes read to tell a text file from a binary one
 
 
@@ -157,17 +167,54 @@ class NameCheck(_Strict):
     not_names: list[str] = []
 
 
+class NameLikeText(_Strict):
+    shape: str         # RE2, the whole value
+    min_length: int
+    max_distinct: int  # more distinct name-shaped values than this in a column: a finding
+
+
 class LeakRules(_Strict):
     version: int
     token: str
     document_numbers: list[DocumentShape]
     birth_dates: BirthDateRules
     names: NameCheck
-    id_columns: list[str]
+    name_like_text: NameLikeText
+    identity_columns: list[str]   # Python regexes over a column name in `column_words` form
+    id_columns: dict[str, str]    # column name -> RE2 shape of its ids (the whole value)
+
+    @field_validator("identity_columns")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"identity_columns: {pattern!r}: {err}") from None
+        return patterns
 
     @classmethod
     def load(cls, path: Path = LEAK_PATTERNS) -> LeakRules:
         return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+    def is_identity_column(self, column: str) -> bool:
+        words = column_words(column)
+        return any(re.search(p, words, re.IGNORECASE) for p in self.identity_columns)
+
+
+def column_words(column: str) -> str:
+    """A column name as the identity_columns patterns read it: `Date of birth` ->
+    `date_of_birth`, `Prénom` -> `prenom`."""
+    return (fold_address(column) or "").replace(" ", "_")
+
+
+_WHAT = {  # kind -> what its rows hold, in words
+    "identity_column": "a value in a column named like an identity field",
+    "document_number": "a document number",
+    "birth_date": "a date in birth-date shape",
+    "name": "a word that is a name of the name tables",
+    "name_like_text": "name-like text",
+}
 
 
 @dataclass(frozen=True)
@@ -177,26 +224,35 @@ class PatternFinding:
     file: str
     table: str    # "-" for a Parquet, CSV or text file
     column: str   # CSV: the header name (or columnN), text files: "line"
-    kind: str     # document_number | birth_date | name | not_scanned
+    kind: str     # one of KINDS
     row: int      # first such row, 1-based (CSV and text files: the line number)
     count: int    # rows that hold one
+    distinct: int | None = None  # name_like_text: distinct name-shaped values in the column
+    text: bool = False  # the lines of a text file: `where` names the line
 
     def where(self, directory: Path | None = None) -> str:
         file = self.file
         if directory is not None:
             with contextlib.suppress(ValueError):
                 file = str(Path(self.file).relative_to(directory))
-        if self.kind == "not_scanned":
+        if self.kind in ("not_scanned", "unreadable"):
             return file
+        if self.text:
+            return f"{file}, line {self.row}"
         table = "" if self.table == "-" else f"table {self.table}, "
         return f"{file}, {table}column {self.column}, row {self.row}"
 
     @property
     def what(self) -> str:
         if self.kind == "not_scanned":
-            return "binary file the leak scan cannot read"
-        shown = self.kind.replace("_", " ")
-        return f"{self.count} row{'s' if self.count != 1 else ''} with a {shown}"
+            return "binary file the leak scan cannot read: check it by hand or remove it"
+        if self.kind == "unreadable":
+            return "file cannot be opened (damaged?): the leak scan could not read it"
+        rows = f"{self.count} row{'s' if self.count != 1 else ''}"
+        if self.kind == "name_like_text":
+            return (f"{rows} of {_WHAT[self.kind]}: {self.distinct} distinct values shaped "
+                    "like names, where the hub keeps only codes")
+        return f"{rows} with {_WHAT.get(self.kind, self.kind)}"
 
     def __str__(self) -> str:
         return f"{self.where()}: {self.what}"
@@ -261,13 +317,23 @@ class _Names:
         return self.seen[text]
 
 
+@dataclass(frozen=True)
+class _Relation:
+    """One table of a file, as SQL with a 1-based row number `__row`."""
+
+    table: str    # "-" for a Parquet, CSV or text file
+    sql: str
+    header: bool  # row 1 may be a header (CSV)
+    text: bool    # the lines of a text file, not a table's cells
+
+
 def _is_binary(path: Path) -> bool:
     with open(path, "rb") as handle:
         return b"\0" in handle.read(_TEXT_SAMPLE)
 
 
-def _text_lines(con: duckdb.DuckDBPyConnection, path: Path) -> str:
-    """A relation (__row, line) of a text file's lines, numbered from 1."""
+def _text_lines(con: duckdb.DuckDBPyConnection, path: Path) -> _Relation:
+    """A text file's lines, numbered from 1, in a column `line`."""
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE text_file AS SELECT content FROM read_text(?)",
                     [str(path)])
@@ -275,142 +341,270 @@ def _text_lines(con: duckdb.DuckDBPyConnection, path: Path) -> str:
         text = path.read_bytes().decode("utf-8", errors="replace")
         con.execute("CREATE OR REPLACE TEMP TABLE text_file AS SELECT ?::VARCHAR AS content",
                     [text])
-    return ("(SELECT unnest(range(1, len(lines) + 1)) AS __row, "
-            "rtrim(unnest(lines), chr(13)) AS line "
-            "FROM (SELECT string_split(content, chr(10)) AS lines FROM text_file))")
+    return _Relation("-", "(SELECT unnest(range(1, len(lines) + 1)) AS __row, "
+                          "rtrim(unnest(lines), chr(13)) AS line "
+                          "FROM (SELECT string_split(content, chr(10)) AS lines FROM text_file))",
+                     header=False, text=True)
 
 
-def _pattern_tables(con: duckdb.DuckDBPyConnection, path: Path
-                    ) -> Iterator[tuple[str, str, bool]]:
-    """(table name, numbered relation with a column `__row`, header in row 1) of a file's tables."""
+def _csv_table(path: Path) -> _Relation:
+    # No header assumed: a header row is read as data (column names are no names or
+    # documents), and a headerless file still has its first line scanned.
+    return _Relation("-", f"(SELECT row_number() OVER () AS __row, * FROM read_csv("
+                          f"{_sql_text(str(path))}, all_varchar = true, header = false, "
+                          "null_padding = true))", header=True, text=False)
+
+
+def _duckdb_tables(con: duckdb.DuckDBPyConnection, path: Path) -> list[_Relation]:
+    con.execute(f"ATTACH {_sql_text(str(path))} AS scanned (READ_ONLY)")
+    tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() "
+                         "WHERE database_name = 'scanned' ORDER BY ALL").fetchall()
+    return [_Relation(table if schema == "main" else f"{schema}.{table}",
+                      f"(SELECT row_number() OVER () AS __row, * "
+                      f"FROM scanned.{_quoted(schema)}.{_quoted(table)})", False, False)
+            for schema, table in tables]
+
+
+def _relations(con: duckdb.DuckDBPyConnection, path: Path) -> list[_Relation]:
+    """Every table of a file: a Parquet file, each table of a DuckDB file, a CSV file, or
+    the lines of any other file."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        yield "-", (f"(SELECT file_row_number + 1 AS __row, * EXCLUDE (file_row_number) "
-                    f"FROM read_parquet({_sql_text(str(path))}, file_row_number = true))"), False
-    elif suffix == ".duckdb":
-        con.execute(f"ATTACH {_sql_text(str(path))} AS scanned (READ_ONLY)")
-        for schema, table in con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() "
-            "WHERE database_name = 'scanned' ORDER BY ALL"
-        ).fetchall():
-            name = table if schema == "main" else f"{schema}.{table}"
-            yield name, (f"(SELECT row_number() OVER () AS __row, * "
-                         f"FROM scanned.{_quoted(schema)}.{_quoted(table)})"), False
-    elif suffix == ".csv":
-        # No header assumed: a header row is read as data (column names are no names or
-        # documents), and a headerless file still has its first line scanned.
-        yield "-", (f"(SELECT row_number() OVER () AS __row, * FROM read_csv("
-                    f"{_sql_text(str(path))}, all_varchar = true, header = false))"), True
-    else:
-        yield "-", _text_lines(con, path), False
+        return [_Relation("-", f"(SELECT file_row_number + 1 AS __row, * EXCLUDE "
+                               f"(file_row_number) FROM read_parquet({_sql_text(str(path))}, "
+                               "file_row_number = true))", False, False)]
+    if suffix == ".duckdb":
+        return _duckdb_tables(con, path)
+    if suffix == ".csv":
+        return [_csv_table(path)]
+    return [_text_lines(con, path)]
 
 
-def _scan_table(con: duckdb.DuckDBPyConnection, file: Path, table: str, relation: str,
-                has_header: bool, rules: LeakRules, names: _Names) -> list[PatternFinding]:
-    columns = [(name, type_) for name, type_, *_ in
-               con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall() if name != "__row"]
-    strings = [name for name, type_ in columns
-               if "VARCHAR" in type_ or type_.startswith("ENUM")]
-    dates = [name for name, type_ in columns if type_.startswith(("DATE", "TIMESTAMP"))]
-    found: dict[tuple[str, str], tuple[int, int]] = {}  # (column, kind) -> (first row, rows)
+@dataclass(frozen=True)
+class _Hit:
+    row: int
+    count: int
+    distinct: int | None = None
 
-    if dates:
-        years = rules.birth_dates.years
-        in_range = [f"year({_quoted(c)}) BETWEEN {years.min} AND {years.max}" for c in dates]
-        selects = ", ".join(f"min(__row) FILTER (WHERE {cond}), count(*) FILTER (WHERE {cond})"
-                            for cond in in_range)
-        values = con.execute(f"SELECT {selects} FROM {relation}").fetchone()
-        for i, column in enumerate(dates):
-            if values[2 * i + 1]:
-                found[(column, "birth_date")] = (values[2 * i], values[2 * i + 1])
 
-    if strings:
-        aliases = {f"c{i}": name for i, name in enumerate(strings)}
-        casts = ", ".join(f"CAST({_quoted(name)} AS VARCHAR) AS {alias}"
-                          for alias, name in aliases.items())
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE cells AS  -- one row per distinct (column, value)
-            SELECT col, value, min(__row) AS first_row, count(*) AS rows
-            FROM (UNPIVOT (SELECT __row, {casts} FROM {relation})
-                  ON {", ".join(aliases)} INTO NAME col VALUE value)
-            GROUP BY col, value""")
-        ids = ", ".join(_sql_text(a) for a, name in aliases.items() if name in rules.id_columns)
-        not_id = f"col NOT IN ({ids})" if ids else "true"
-        token = _sql_text(rules.token)
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE shaped AS  -- cells with a document or date token
-            WITH tokens AS (  -- both need a digit; the joint regex is a cheap first filter
-                SELECT col, value, upper(unnest(regexp_extract_all(value, {token}))) AS t
-                FROM cells WHERE regexp_matches(value, '[0-9]')
-            ), documents AS (
-                SELECT *, length(regexp_replace(t, '[^0-9]', '', 'g')) AS d,
-                          length(regexp_replace(t, '[^A-Z]', '', 'g')) AS l
-                FROM tokens
-                WHERE {not_id} AND regexp_full_match(t, {_any(rules.document_numbers)})
-            )
-            SELECT DISTINCT col, value, 'document_number' AS kind FROM documents
-            WHERE {_document_condition(rules)}
+_Hits = dict[tuple[str, str], _Hit]  # (column, kind) -> first row and rows
+
+
+def _date_hits(con: duckdb.DuckDBPyConnection, relation: _Relation, dates: list[str],
+               rules: LeakRules) -> _Hits:
+    """Date and timestamp columns: the rows whose year is a birth year."""
+    if not dates:
+        return {}
+    years = rules.birth_dates.years
+    conditions = [f"year({_quoted(c)}) BETWEEN {years.min} AND {years.max}" for c in dates]
+    selects = ", ".join(f"min(__row) FILTER (WHERE {c}), count(*) FILTER (WHERE {c})"
+                        for c in conditions)
+    values = con.execute(f"SELECT {selects} FROM {relation.sql}").fetchone()
+    return {(column, "birth_date"): _Hit(values[2 * i], values[2 * i + 1])
+            for i, column in enumerate(dates) if values[2 * i + 1]}
+
+
+def _identity_column_hits(con: duckdb.DuckDBPyConnection, relation: _Relation,
+                          named: dict[str, str]) -> _Hits:
+    """String columns named like an identity field (`named`: column -> its label): the rows
+    with a non-blank value (a CSV's row 1, its header, left out)."""
+    if not named:
+        return {}
+    after = "__row > 1 AND " if relation.header else ""
+    conditions = [f"{after}trim(CAST({_quoted(c)} AS VARCHAR)) <> ''" for c in named]
+    selects = ", ".join(f"min(__row) FILTER (WHERE {c}), count(*) FILTER (WHERE {c})"
+                        for c in conditions)
+    values = con.execute(f"SELECT {selects} FROM {relation.sql}").fetchone()
+    return {(column, "identity_column"): _Hit(values[2 * i], values[2 * i + 1])
+            for i, column in enumerate(named) if values[2 * i + 1]}
+
+
+def _load_cells(con: duckdb.DuckDBPyConnection, relation: _Relation,
+                aliases: dict[str, str]) -> None:
+    """TEMP TABLE cells(col, value, first_row, rows): one row per distinct (column, value) of
+    the string columns (`aliases`: alias -> column), NULLs left out."""
+    casts = ", ".join(f"CAST({_quoted(name)} AS VARCHAR) AS {alias}"
+                      for alias, name in aliases.items())
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE cells AS
+        SELECT col, value, min(__row) AS first_row, count(*) AS rows
+        FROM (UNPIVOT (SELECT __row, {casts} FROM {relation.sql})
+              ON {", ".join(aliases)} INTO NAME col VALUE value)
+        GROUP BY col, value""")
+
+
+def _drop_ids(con: duckdb.DuckDBPyConnection, shapes: dict[str, str]) -> None:
+    """Remove the cells of id columns (`shapes`: alias -> id shape) that have the id's shape."""
+    if shapes:
+        con.execute("DELETE FROM cells WHERE " + " OR ".join(
+            f"(col = {_sql_text(alias)} AND regexp_full_match(value, {_sql_text(shape)}))"
+            for alias, shape in shapes.items()))
+
+
+def _blank_json_ids(con: duckdb.DuckDBPyConnection, shapes: dict[str, str]) -> None:
+    """In lines of text, write `"<id column>": ""` for every `"<id column>": "<id>"` whose
+    value has the id's shape (a JSON file's ids: splink's random linker_uid)."""
+    for key, shape in shapes.items():
+        pattern = f'("{re.escape(key)}"\\s*:\\s*)"(?:{shape})"'
+        con.execute("UPDATE cells SET value = regexp_replace(value, ?, '\\1\"\"', 'g') "
+                    "WHERE contains(value, ?)", [pattern, f'"{key}"'])
+
+
+def _shaped_cells(con: duckdb.DuckDBPyConnection, rules: LeakRules) -> None:
+    """TEMP TABLE shaped(col, value, kind): cells with a document-number or birth-date token."""
+    token = _sql_text(rules.token)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE shaped AS
+        WITH tokens AS (  -- both need a digit; the joint regex is a cheap first filter
+            SELECT col, value, upper(unnest(regexp_extract_all(value, {token}))) AS t
+            FROM cells WHERE regexp_matches(value, '[0-9]')
+        ), documents AS (
+            SELECT *, length(regexp_replace(t, '[^0-9]', '', 'g')) AS d,
+                      length(regexp_replace(t, '[^A-Z]', '', 'g')) AS l
+            FROM tokens WHERE regexp_full_match(t, {_any(rules.document_numbers)})
+        )
+        SELECT DISTINCT col, value, 'document_number' AS kind FROM documents
+        WHERE {_document_condition(rules)}
+        UNION
+        SELECT DISTINCT col, value, 'birth_date' FROM tokens
+        WHERE regexp_full_match(t, {_any(rules.birth_dates.shapes)})
+          AND ({_birth_date_condition(rules)})""")
+
+
+def _named_cells(con: duckdb.DuckDBPyConnection, rules: LeakRules, names: _Names) -> None:
+    """TEMP TABLE named(col, value): cells with a word (or a short cell of words, `Ben Ali`)
+    that normalises to a word of the name tables."""
+    letters = rules.names.min_letters
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE words AS
+        SELECT col, value, word FROM (
+            SELECT col, value, lower(unnest(regexp_extract_all(value, '\\pL+(?:[''’]\\pL+)*')))
+                   AS word
+            FROM cells)
+        WHERE length(word) >= {letters}
+        UNION ALL
+        SELECT col, value, lower(value) FROM cells
+        WHERE length(value) BETWEEN {letters} AND 40 AND regexp_matches(value, '[ .-]')
+          AND regexp_full_match(value, '\\pL[\\pL ''’.-]*\\pL')""")
+    candidates = [w for (w,) in con.execute("SELECT DISTINCT word FROM words").fetchall()]
+    con.execute("CREATE OR REPLACE TEMP TABLE name_words AS SELECT unnest(?::VARCHAR[]) AS word",
+                [[c for c in candidates if names.is_name(c)]])
+    con.execute("CREATE OR REPLACE TEMP TABLE named AS "
+                "SELECT DISTINCT col, value FROM words JOIN name_words USING (word)")
+
+
+def _value_hits(con: duckdb.DuckDBPyConnection, aliases: dict[str, str]) -> _Hits:
+    """Documents, birth dates and names found in the cells, by column and kind."""
+    rows = con.execute("""
+        WITH hits AS (
+            SELECT col, value, kind FROM shaped
             UNION
-            SELECT DISTINCT col, value, 'birth_date' FROM tokens
-            WHERE regexp_full_match(t, {_any(rules.birth_dates.shapes)})
-              AND ({_birth_date_condition(rules)})""")
-        letters = rules.names.min_letters
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE words AS  -- words, and short cells of words (Ben Ali)
-            SELECT col, value, word FROM (
-                SELECT col, value, lower(unnest(regexp_extract_all(value, '\\pL+(?:[''’]\\pL+)*')))
-                       AS word
-                FROM cells)
-            WHERE length(word) >= {letters}
-            UNION ALL
-            SELECT col, value, lower(value) FROM cells
-            WHERE length(value) BETWEEN {letters} AND 40 AND regexp_matches(value, '[ .-]')
-              AND regexp_full_match(value, '\\pL[\\pL ''’.-]*\\pL')""")
-        candidates = [w for (w,) in con.execute("SELECT DISTINCT word FROM words").fetchall()]
-        con.execute("CREATE OR REPLACE TEMP TABLE name_words AS "
-                    "SELECT unnest(?::VARCHAR[]) AS word",
-                    [[c for c in candidates if names.is_name(c)]])
-        rows = con.execute("""
-            WITH hits AS (
-                SELECT col, value, kind FROM shaped
-                UNION
-                SELECT DISTINCT col, value, 'name' FROM words JOIN name_words USING (word)
-            )
-            SELECT col, kind, min(first_row), sum(rows)::BIGINT
-            FROM hits JOIN cells USING (col, value) GROUP BY col, kind""").fetchall()
-        for alias, kind, first, count in rows:
-            found[(aliases[alias], kind)] = (first, count)
+            SELECT col, value, 'name' FROM named
+        )
+        SELECT col, kind, min(first_row), sum(rows)::BIGINT
+        FROM hits JOIN cells USING (col, value) GROUP BY col, kind""").fetchall()
+    return {(aliases[alias], kind): _Hit(first, count) for alias, kind, first, count in rows}
 
-    labels = {name: name for name, _ in columns}
-    if has_header:  # header cells name the columns, unless the first line is itself a leak
-        first = con.execute(f"SELECT * EXCLUDE (__row) FROM {relation} WHERE __row = 1").fetchone()
-        if first is not None and all(row > 1 for row, _ in found.values()):
-            labels = {name: str(value) if value is not None else name
-                      for (name, _), value in zip(columns, first, strict=True)}
+
+def _name_like_hits(con: duckdb.DuckDBPyConnection, relation: _Relation,
+                    aliases: dict[str, str], rules: NameLikeText) -> _Hits:
+    """Columns with more than `max_distinct` distinct name-shaped values (a CSV's row 1, its
+    header, is not given as the example row unless nothing else is)."""
+    skip = 1 if relation.header else 0
+    rows = con.execute(f"""
+        SELECT col, count(*), coalesce(min(first_row) FILTER (WHERE first_row > {skip}),
+                                       min(first_row)), sum(rows)::BIGINT
+        FROM cells
+        WHERE length(value) >= {rules.min_length}
+          AND regexp_full_match(value, {_sql_text(rules.shape)})
+        GROUP BY col HAVING count(*) > {rules.max_distinct}""").fetchall()
+    return {(aliases[alias], "name_like_text"): _Hit(first, count, distinct)
+            for alias, distinct, first, count in rows}
+
+
+def _string_hits(con: duckdb.DuckDBPyConnection, relation: _Relation, strings: list[str],
+                 labels: dict[str, str], rules: LeakRules, names: _Names) -> _Hits:
+    """Everything the string columns show: identity-named columns, then (id-shaped ids left
+    out) documents, birth dates, names and name-like text."""
+    hits = _identity_column_hits(con, relation, {
+        c: labels[c] for c in strings if not relation.text and rules.is_identity_column(labels[c])})
+    aliases = {f"c{i}": name for i, name in enumerate(strings)}
+    _load_cells(con, relation, aliases)
+    if relation.text:
+        _blank_json_ids(con, rules.id_columns)
+    else:
+        _drop_ids(con, {alias: rules.id_columns[labels[name]]
+                        for alias, name in aliases.items() if labels[name] in rules.id_columns})
+    _shaped_cells(con, rules)
+    _named_cells(con, rules, names)
+    hits |= _value_hits(con, aliases)
+    if not relation.text:
+        hits |= _name_like_hits(con, relation, aliases, rules.name_like_text)
+    return hits
+
+
+def _header_labels(con: duckdb.DuckDBPyConnection, relation: _Relation,
+                   columns: list[str]) -> dict[str, str]:
+    """Column -> its name, or for a CSV the text of its row 1 (its header, if it has one)."""
+    if not relation.header:
+        return {c: c for c in columns}
+    first = con.execute(f"SELECT * EXCLUDE (__row) FROM {relation.sql} WHERE __row = 1"
+                        ).fetchone()
+    if first is None:
+        return {c: c for c in columns}
+    return {c: str(v) if v is not None else c for c, v in zip(columns, first, strict=True)}
+
+
+def _scan_table(con: duckdb.DuckDBPyConnection, file: Path, relation: _Relation,
+                rules: LeakRules, names: _Names) -> list[PatternFinding]:
+    described = con.execute(f"DESCRIBE SELECT * FROM {relation.sql}").fetchall()
+    columns = [(name, type_) for name, type_, *_ in described if name != "__row"]
     order = [name for name, _ in columns]
-    return [PatternFinding(str(file), table, labels[column], kind, row, count)
-            for (column, kind), (row, count) in
-            sorted(found.items(), key=lambda i: (order.index(i[0][0]), KINDS.index(i[0][1])))]
+    strings = [name for name, type_ in columns
+               if "VARCHAR" in type_ or type_.startswith(("ENUM", "JSON"))]
+    dates = [name for name, type_ in columns if type_.startswith(("DATE", "TIMESTAMP"))]
+    header = _header_labels(con, relation, order)
+    hits = _date_hits(con, relation, dates, rules)
+    if strings:
+        hits |= _string_hits(con, relation, strings, header, rules, names)
+    # A CSV's row 1 names its columns, unless row 1 is itself a leak (a headerless file).
+    labels = header if all(h.row > 1 for h in hits.values()) else {c: c for c in order}
+    return [PatternFinding(str(file), relation.table, labels[column], kind, hit.row, hit.count,
+                           hit.distinct, relation.text)
+            for (column, kind), hit in
+            sorted(hits.items(), key=lambda i: (order.index(i[0][0]), KINDS.index(i[0][1])))]
+
+
+def _scan_relations(con: duckdb.DuckDBPyConnection, path: Path, rules: LeakRules,
+                    names: _Names) -> list[PatternFinding]:
+    try:
+        return [f for relation in _relations(con, path)
+                for f in _scan_table(con, path, relation, rules, names)]
+    finally:
+        if path.suffix.lower() == ".duckdb":
+            con.execute("DETACH DATABASE IF EXISTS scanned")
 
 
 def _scan_file_patterns(con: duckdb.DuckDBPyConnection, path: Path, rules: LeakRules,
                         names: _Names) -> list[PatternFinding]:
-    """Identity-shaped values in one file (any format); one finding per column and kind."""
+    """Identity-shaped values in one file (any format); one finding per column and kind. A CSV
+    file DuckDB cannot read as a table is read as lines; a Parquet or DuckDB file that cannot
+    be opened, and a binary file of any other kind, is one finding."""
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".duckdb") and _is_binary(path):
         return [PatternFinding(str(path), "-", "-", "not_scanned", 0, 0)]
     try:
-        return [f for table, relation, header in list(_pattern_tables(con, path))
-                for f in _scan_table(con, path, table, relation, header, rules, names)]
-    finally:
-        if suffix == ".duckdb":
-            con.execute("DETACH DATABASE IF EXISTS scanned")
+        return _scan_relations(con, path, rules, names)
+    except duckdb.Error:
+        if suffix != ".csv":
+            return [PatternFinding(str(path), "-", "-", "unreadable", 0, 0)]
+    return _scan_table(con, path, _text_lines(con, path), rules, names)
 
 
 def scan_patterns(files: Iterable[Path], rules: LeakRules | None = None,
                   names_dir: Path = RULES_DIR / "names") -> list[PatternFinding]:
-    """Document numbers, birth dates and names in any column or line of the files, found by
-    shape (rules/audit/leak_patterns.yaml) with no list of raw values."""
+    """Identity fields, document numbers, birth dates and names in any column or line of the
+    files, found by shape (rules/audit/leak_patterns.yaml) with no list of raw values."""
     rules = rules or LeakRules.load()
     names = _Names.load(rules.names, names_dir)
     con = duckdb.connect()

@@ -1,27 +1,57 @@
 """The audit report: one page a privacy officer reads without the code, and the same as JSON.
 
-Findings first (high severity, then warnings), then the figures behind them. Every value in
-it is a count, a share, a hash, a key id or a path: never a value from the data.
+Findings first (what to fix, then what to read, each group with what to do), then the figures
+behind them: sources, frequency attack, encoding health, k-anonymity, job log, the rules
+used. Every value in it is a count, a share, a hash, a key id or a path: never a value from
+the data.
 """
 
 from __future__ import annotations
 
 import json
+from itertools import groupby
 from pathlib import Path
 
-from pseudonymise.privacy_audit import HIGH, Audit
+from pseudonymise.privacy_audit import BASELINE, HIGH, WARNING, Audit, AuditFinding
 
-ATTACK_COLUMNS = [  # (manifest key, heading)
-    ("filter_as_configured.pooled", "filter, pooled"),
-    ("filter_as_configured.within_birth_year", "filter, within birth year"),
-    ("unhardened_filter.pooled", "hardening off, pooled"),
-    ("unhardened_filter.within_birth_year", "hardening off, within birth year"),
-    ("name_key_token.pooled", "name-key token, pooled"),
-]
+CHECKS = {  # check -> (title, what to do), in the order the report lists them
+    "leak": ("Cleartext identity at the hub",
+             "Remove the column or the file from the hub (and from anything released from "
+             "it), find the step that wrote it, then run the audit again."),
+    "manifest": ("Encoded extract does not match its manifest",
+                 "Do not link this extract: ask its producer to encode it again with the "
+                 "project key and the shipped rules, and to send the file with its manifest."),
+    "log": ("Job log",
+            "Compare the log with the last entry's hash kept outside the job and find out who "
+            "changed it: the runs it records cannot be traced until this is explained."),
+    "encoding": ("Encoding health",
+                 "Check that this source's name fields are mapped and filled in the job "
+                 "config: filters this empty or this full compare names poorly."),
+    "attack": ("Frequency attack",
+               "Names this common are recognisable at the hub by their frequency alone. Decide "
+               "with the project whether this is acceptable before release; what each "
+               "hardening option buys is in the README (Hardening)."),
+    "disclosure": ("Disclosure", "Check the classes below before releasing record-level data."),
+}
+ATTACKS = {  # manifest attack -> heading; other attacks (tok_<name>) are headed by their token
+    "filter_as_configured": "name filter as sent",
+    "unhardened_filter": "name filter, hardening off",
+    "name_key_token": "name-key token",
+}
+PARTS = ("pooled", "within_birth_year")
 
 
 def _pct(share: float | None) -> str:
-    return "n/a" if share is None else f"{share:.1%}"
+    return "n/a" if share is None else f"{100 * share:.1f} %"
+
+
+def _n(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else "n/a" if value is None else str(value)
+
+
+def _time(iso: str | None) -> str:
+    """`2025-06-30T14:02:11+00:00` -> `2025-06-30 14:02 UTC`."""
+    return f"{iso[:10]} {iso[11:16]} UTC" if iso else "at an unknown time"
 
 
 def _table(headings: list[str], rows: list[list[object]]) -> list[str]:
@@ -29,82 +59,242 @@ def _table(headings: list[str], rows: list[list[object]]) -> list[str]:
     return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
 
 
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
 def verdict(audit: Audit) -> str:
     high = len(audit.high)
-    warnings = len(audit.findings) - high
+    warnings = _plural(len(audit.findings) - high, "warning") if len(audit.findings) > high \
+        else "no warning"
     if high:
-        return f"**FAIL**: {high} high-severity finding(s), {warnings} warning(s)."
-    return f"**PASS**: no high-severity finding; {warnings} warning(s)."
+        return (f"**FAIL**: {_plural(high, 'problem')} to fix before this job's outputs are "
+                f"used or released; {warnings} to read.")
+    return f"**PASS**: no problem to fix; {warnings} to read."
+
+
+def _where(finding: AuditFinding) -> str:
+    """`file`, then table, column and row where they apply."""
+    file, _, rest = finding.where.partition(", ")
+    return f"`{file}`" + (f", {rest}" if rest else "")
+
+
+def _ordered(findings: list[AuditFinding]) -> list[AuditFinding]:
+    """By check (in the order of CHECKS), then by advice and place."""
+    order = list(CHECKS)
+    return sorted(findings, key=lambda f: (order.index(f.check) if f.check in order
+                                           else len(order), _advice(f), f.where))
+
+
+def _advice(finding: AuditFinding) -> str:
+    return finding.advice or CHECKS.get(finding.check, ("", ""))[1]
 
 
 def findings_section(audit: Audit) -> list[str]:
     if not audit.findings:
-        return ["No findings."]
-    ordered = sorted(audit.findings, key=lambda f: (f.severity != HIGH, f.check, f.where))
-    return _table(["severity", "check", "where", "what"],
-                  [[f.severity, f.check, f"`{f.where}`", f.what] for f in ordered])
+        return ["Nothing to fix and nothing to read."]
+    lines: list[str] = []
+    number = 0
+    for severity, title in ((HIGH, "To fix (high severity)"), (WARNING, "To read (warnings)")):
+        findings = _ordered([f for f in audit.findings if f.severity == severity])
+        if findings:
+            lines += [f"### {title}", ""]
+        for (check, advice), group in groupby(findings, key=lambda f: (f.check, _advice(f))):
+            items = list(group)
+            heading = CHECKS.get(check, (check, ""))[0]
+            lines += [f"**{heading}** ({len(items)}). {advice}", ""]
+            for finding in items:
+                number += 1
+                lines.append(f"{number}. {_where(finding)}: {finding.what}.")
+            lines.append("")
+    return lines[:-1]
 
 
 def sources_section(audit: Audit) -> list[str]:
-    return _table(["source", "rows in", "encoded", "rejected", "key id"],
-                  [[r["source"], r["rows_in"], r["encoded"], r["rejected"], r["key_id"]]
-                   for r in audit.figures.get("sources", [])])
+    rows = audit.figures.get("sources", [])
+    if not rows:
+        return ["No manifest was found in `encoded/`."]
+    troubled = {f.where.split(", ")[0] for f in audit.findings if f.check == "manifest"}
+
+    def state(source: str) -> str:
+        files = {f"encoded/{source}.parquet", f"encoded/{source}.manifest.json"}
+        return "see findings" if files & troubled else "matches"
+
+    return [
+        "Each encoded file against its manifest: SHA-256, key id, row count, counts that "
+        "reconcile (rows in = encoded + rejected), and the encoding spec and name rules "
+        "shipped in `rules/`.",
+        "",
+        *_table(["source", "rows in", "encoded", "rejected", "key id", "file and manifest"],
+                [[r["source"], _n(r["rows_in"]), _n(r["encoded"]), _n(r["rejected"]),
+                  f"`{r['key_id']}`", state(r["source"])] for r in rows]),
+    ]
+
+
+def _attack_names(rows: list[dict]) -> list[str]:
+    """The attacks of the rows (`<attack>.<partition>` keys), in order of appearance."""
+    names: list[str] = []
+    for row in rows:
+        for key in row:
+            attack, _, part = key.rpartition(".")
+            if part in PARTS and "." not in attack and attack not in names:
+                names.append(attack)
+    return names
+
+
+def _attack_cell(shares: list[float | None], target: float, counted: bool,
+                 baselines: list[float | None] | None = None) -> str:
+    """`pooled / within birth year`, in bold where a share exceeds its baseline by more than
+    the target."""
+    if all(s is None for s in shares):
+        return "-"
+    baselines = baselines or [None] * len(shares)
+    return " / ".join(
+        f"**{_pct(s)}**" if counted and s is not None and s - (b or 0.0) > target
+        else _pct(s) for s, b in zip(shares, baselines, strict=True))
+
+
+def _token_heading(column: str, parts: list[str] | None) -> str:
+    """`tok_dob_given_key` made of [birth_date, given_key] -> `token: birth date + given key`."""
+    if not parts:
+        return f"token {column.removeprefix('tok_')}"
+    return "token: " + " + ".join(p.replace("_", " ") for p in parts)
+
+
+def _baseline_of(rows: list[dict], names: list[str]) -> str | None:
+    """The first attack whose rows carry what record counts alone give (the baseline)."""
+    return next((a for a in names if any(f"{a}.{BASELINE}.{PARTS[0]}" in r for r in rows)),
+                None)
 
 
 def attack_section(audit: Audit) -> list[str]:
     rows = audit.figures.get("attack", [])
     if not rows:
         return ["No attack figures (the manifests carry none)."]
-    target = audit.figures.get("attack_target")
+    target = audit.figures.get("attack_target", 0.0)
+    not_sent = audit.figures.get("attack_not_sent", [])
+    names = _attack_names(rows)
+    shown_baseline = _baseline_of(rows, names)
+    tokens = audit.figures.get("attack_tokens", {})
+    headings = [ATTACKS.get(a) or _token_heading(a, tokens.get(a)) for a in names]
+    if shown_baseline:
+        headings.append("record counts alone, no name encoding")
+
+    def cells(row: dict) -> list[str]:
+        shown = [_attack_cell([row.get(f"{a}.{p}") for p in PARTS], target, a not in not_sent,
+                              [row.get(f"{a}.{BASELINE}.{p}") for p in PARTS])
+                 for a in names]
+        if shown_baseline:
+            shown.append(_attack_cell([row.get(f"{shown_baseline}.{BASELINE}.{p}")
+                                       for p in PARTS], target, False))
+        return shown
+
     return [
-        "Share of records whose name a frequency attack recovers (the producer measured it "
-        "with the cleartext; the attacker ranks encodings by frequency and pairs them with a "
-        f"public name list). Target: at most {_pct(target)} with the configured hardening.",
+        "Share of records whose name an attacker at the hub recovers by pairing the most "
+        "frequent encodings with a public list of common names (each producer measured it on "
+        "its own cleartext). Each cell: over the whole extract / within each birth year. "
+        "\"hardening off\" is what the name filters would give without the hardening of "
+        "`rules/encoding.yaml` (equal to \"as sent\" when it switches none on); the hub "
+        "never receives it. \"Record counts alone\" is what the same attack recovers with no "
+        "name encoding at all, ranking each identity by its number of records, which the hub "
+        "sees anyway: a share near it means the encoding tells the attacker nothing more. "
+        f"In bold: more than {_pct(target)} above that.",
         "",
-        *_table(["source", "field", *(h for _, h in ATTACK_COLUMNS)],
-                [[r["source"], r["field"], *(_pct(r.get(k)) for k, _ in ATTACK_COLUMNS)]
-                 for r in rows]),
+        *_table(["source", "name", *headings],
+                [[r["source"], r["field"].replace("_", " "), *cells(r)] for r in rows]),
     ]
 
 
+def _source_of(file: str) -> str:
+    return Path(file).name.removesuffix(".parquet")
+
+
 def health_section(audit: Audit) -> list[str]:
-    return _table(["file", "field", "filters", "bits", "popcount p5 / median / p95",
-                   "bits never set", "most common bit"],
-                  [[r["file"], r["field"], r["filters"], r["bits"],
-                    f"{r['popcount_p05']} / {r['popcount_median']} / {r['popcount_p95']}",
-                    r["bits_never_set"], _pct(r["max_bit_share"])]
-                   for r in audit.figures.get("encoding_health", [])])
+    rows = audit.figures.get("encoding_health", [])
+    filled = [r for r in rows if r["filters"]]
+    empty: dict[str, list[str]] = {}
+    for r in rows:
+        if not r["filters"]:
+            empty.setdefault(r["field"], []).append(_source_of(r["file"]))
+    lines = [
+        "Bloom filters of the name fields: bits set per filter (5th percentile / median / "
+        "95th), bits never set, and the share of filters that set the most common bit.",
+        "",
+        *_table(["source", "field", "filters", "bits", "bits set p5 / median / p95",
+                 "never set", "most common bit"],
+                [[_source_of(r["file"]), r["field"].replace("_", " "), _n(r["filters"]),
+                  r["bits"], f"{r['popcount_p05']} / {r['popcount_median']:g} / "
+                  f"{r['popcount_p95']}", r["bits_never_set"], _pct(r["max_bit_share"])]
+                 for r in filled]),
+    ]
+    for name, sources in empty.items():
+        lines += ["", f"Empty in every record (not supplied): {name} ({', '.join(sources)})."]
+    return lines
 
 
 def disclosure_section(audit: Audit) -> list[str]:
     k = audit.figures.get("k")
-    return _table(["table", "attributes", "classes", "smallest class", "records",
-                   f"records in classes under k = {k}"],
-                  [[r["table"], ", ".join(r["attributes"]), r["classes"], r["smallest_class"],
-                    r["records"], r[f"records_in_classes_under_{k}"]]
-                   for r in audit.figures.get("disclosure", [])])
+    return [
+        "Records that share the same values of the coded attributes form a class. Someone "
+        "who knows a person's values can single out the records of a class smaller than "
+        f"k = {k}.",
+        "",
+        *_table(["table", "grouped by", "records", "classes", "smallest class",
+                 f"records in classes under {k}"],
+                [[f"`{r['table']}`", ", ".join(r["attributes"]), _n(r["records"]),
+                  _n(r["classes"]), _n(r["smallest_class"]),
+                  _n(r[f"records_in_classes_under_{k}"])]
+                 for r in audit.figures.get("disclosure", [])]),
+    ]
 
 
 def log_section(audit: Audit) -> list[str]:
     log = audit.figures.get("log", {})
-    state = {True: "hash chain intact", False: "hash chain BROKEN", None: "missing"}[log.get("ok")]
-    return [f"`{log.get('file')}`: {log.get('entries', 0)} entries, {state}."]
+    entries = _plural(log.get("entries", 0), "entry", "entries")
+    if log.get("ok") is None:
+        return [f"`{log.get('file')}`: missing."]
+    if not log["ok"]:
+        return [f"`{log.get('file')}`: {entries}, hash chain BROKEN (see the findings)."]
+    return [f"`{log.get('file')}`: {entries}, hash chain intact. Hash of the last entry before "
+            f"this audit: `{log.get('last_hash')}`. Keep it outside the job (your notes, a "
+            "ticket): a log cut short or rewritten whole shows only against it."]
+
+
+def rules_section(audit: Audit) -> list[str]:
+    rules = audit.figures.get("rules", {})
+    health = rules.get("encoding_health", {})
+    return [
+        f"`rules/audit/checks.yaml`: k = {audit.figures.get('k')}; attack target at most "
+        f"{_pct(audit.figures.get('attack_target'))}; filters nearly empty below "
+        f"{_pct(health.get('nearly_empty'))} of bits set, nearly full above "
+        f"{_pct(health.get('nearly_full'))}, a bit set in more than "
+        f"{_pct(health.get('common_bit'))} of filters. Leak patterns: "
+        "`rules/audit/leak_patterns.yaml`."]
 
 
 def markdown(audit: Audit) -> str:
+    sources = audit.figures.get("sources", [])
+    key_ids = sorted({r["key_id"] for r in sources})
+    keys = f"key id `{key_ids[0]}`" if len(key_ids) == 1 else f"{len(key_ids)} key ids"
+    lines = [
+        "# Privacy audit", "", verdict(audit), "",
+        f"Job directory `{audit.directory}`, audited {_time(audit.figures.get('time'))}: "
+        f"{_plural(len(sources), 'source')}, {keys}; "
+        f"{_plural(audit.figures.get('files_scanned', 0), 'hub-side file')} scanned for names, "
+        "birth dates and document numbers.", "",
+        "## Findings", "", *findings_section(audit), "",
+        "## Figures", "",
+    ]
     sections = [
-        ("Findings", findings_section(audit)),
         ("Sources and manifests", sources_section(audit)),
-        ("Re-identification by frequency attack", attack_section(audit)),
-        ("Encoding health (Bloom filters)", health_section(audit)),
+        ("Re-identification by a frequency attack", attack_section(audit)),
+        ("Encoding health", health_section(audit)),
         ("Disclosure: k-anonymity of coded attributes", disclosure_section(audit)),
         ("Job log", log_section(audit)),
+        ("Rules used", rules_section(audit)),
     ]
-    lines = [f"# Privacy audit of `{audit.directory}`", "", verdict(audit),
-             f"{audit.figures.get('files_scanned', 0)} hub-side files scanned for names, "
-             "birth dates and document numbers.", ""]
     for title, body in sections:
-        lines += [f"## {title}", "", *body, ""]
+        lines += [f"### {title}", "", *body, ""]
     return "\n".join(lines)
 
 

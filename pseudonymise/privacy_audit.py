@@ -4,28 +4,30 @@ DIR is a job directory as `pseudonymise` and `link` leave it (encoded/, outputs.
 outputs/, model/, logs/). The audit reads manifests, encoded extracts and hub outputs, never
 a raw extract or a key, and writes findings first, then figures (`audit_report.py`):
 
-- manifests: each encoded file matches its manifest's SHA-256 and key id, counts reconcile,
-  one key id across sources, the encoding spec and name rules are the ones shipped in rules/;
-- leak scan of every hub-side file (`audit.scan_patterns`);
+- manifests: each encoded file matches its manifest's SHA-256, key id and row count, counts
+  reconcile, one key id across sources, the encoding spec and name rules are the ones shipped
+  in rules/;
+- leak scan of every hub-side file (`audit.hub_side_files`, `audit.scan_patterns`);
 - encoding health of each Bloom-filter field (popcount, per-bit frequency);
 - the frequency attack figures each producer measured (manifest `frequency_attack`);
 - k-anonymity of the coded attributes kept per record;
 - the job log's hash chain.
 
-High-severity findings (a leak, a hash mismatch, mixed key ids, a broken log) make the exit
-status non-zero.
+Thresholds are in rules/audit/checks.yaml. High-severity findings (a leak, a manifest that
+does not match, mixed key ids, a broken log) make the exit status non-zero.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from migralink.config import RULES_DIR
 from pseudonymise.normalise import folder_sha256
@@ -40,6 +42,7 @@ class AuditFinding:
     check: str     # manifest | leak | encoding | attack | disclosure | log
     where: str     # file, and table, column and row where they apply
     what: str      # never a value from the data
+    advice: str | None = None  # what to do, when it is not the check's usual advice
 
 
 @dataclass
@@ -52,8 +55,9 @@ class Audit:
     def high(self) -> list[AuditFinding]:
         return [f for f in self.findings if f.severity == HIGH]
 
-    def add(self, severity: str, check: str, where: Path | str, what: str) -> None:
-        self.findings.append(AuditFinding(severity, check, self.relative(where), what))
+    def add(self, severity: str, check: str, where: Path | str, what: str,
+            advice: str | None = None) -> None:
+        self.findings.append(AuditFinding(severity, check, self.relative(where), what, advice))
 
     def relative(self, path: Path | str) -> str:
         try:
@@ -79,6 +83,7 @@ class HealthRules(_Strict):
 
 class AttackRules(_Strict):
     target: float
+    not_sent: list[str] = []  # attacks on what the hub does not receive (hardening off)
 
 
 class AuditRules(_Strict):
@@ -95,8 +100,53 @@ class AuditRules(_Strict):
 # --- Manifests -------------------------------------------------------------------------------
 
 
+class _Read(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ManifestOutput(_Read):
+    file: str
+    sha256: str
+
+
+class ManifestCounts(_Read):
+    rows_in: int
+    encoded: int
+    rejected: int
+
+
+class ManifestEncoding(_Read):
+    spec_sha256: str | None = None
+    spec: dict = {}
+
+
+class Manifest(_Read):
+    """What the audit reads of a manifest (pseudonymise/manifest.py writes it whole)."""
+
+    source: str
+    key_id: str
+    output: ManifestOutput
+    counts: ManifestCounts
+    encoding: ManifestEncoding = ManifestEncoding()
+    name_rules_sha256: str | None = None
+    frequency_attack: dict = {}  # read by `attack_figures`, which checks its form
+
+
+# name field -> attack -> partition -> share of records recovered (or a dict of context
+# figures, such as the share a guess from the public list alone recovers)
+AttackShares = TypeAdapter(dict[str, dict[str, dict[str, float | None | dict]]])
+
+
 def manifest_files(directory: Path) -> list[Path]:
     return sorted((directory / "encoded").glob("*.manifest.json"))
+
+
+def read_manifest(path: Path) -> Manifest | None:
+    """The manifest, or None when it is not a readable migralink manifest."""
+    try:
+        return Manifest.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError):
+        return None
 
 
 def _parquet_key_id(path: Path) -> str | None:
@@ -104,37 +154,54 @@ def _parquet_key_id(path: Path) -> str | None:
     return value.decode() if value else None
 
 
-def check_manifest(audit: Audit, path: Path, shipped: dict[str, str]) -> dict | None:
-    """One manifest against its encoded file and the shipped rules; its figures, or None."""
+def parquet_readable(path: Path) -> bool:
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        source, key_id, output = manifest["source"], manifest["key_id"], manifest["output"]
-        counts = manifest["counts"]
-    except (ValueError, KeyError, TypeError):
-        audit.add(HIGH, "manifest", path, "not a readable migralink manifest")
-        return None
-    encoded = path.parent / output["file"]
-    row = {"source": source, "key_id": key_id, **{k: counts.get(k) for k in
-                                                  ("rows_in", "encoded", "rejected")}}
-    if not encoded.is_file():
-        audit.add(HIGH, "manifest", encoded, "encoded file named by the manifest is missing")
-        return row
-    if file_sha256(encoded) != output["sha256"]:
+        pq.read_metadata(path)
+    except (OSError, pa.ArrowException):
+        return False
+    return True
+
+
+def check_encoded_file(audit: Audit, encoded: Path, manifest: Manifest, path: Path) -> None:
+    """The encoded file is the one the manifest describes: hash, key id, rows."""
+    if file_sha256(encoded) != manifest.output.sha256:
         audit.add(HIGH, "manifest", encoded, f"SHA-256 differs from {path.name}: the file "
                   "was altered or replaced after encoding")
-    if _parquet_key_id(encoded) != key_id:
-        audit.add(HIGH, "manifest", encoded, f"embedded key id {_parquet_key_id(encoded)} "
-                  f"differs from the manifest's {key_id}")
-    if counts.get("rows_in") != counts.get("encoded", 0) + counts.get("rejected", 0):
+    if not parquet_readable(encoded):
+        audit.add(HIGH, "manifest", encoded, "not a readable Parquet file")
+        return
+    embedded = _parquet_key_id(encoded)
+    if embedded != manifest.key_id:
+        audit.add(HIGH, "manifest", encoded, f"embedded key id {embedded} differs from the "
+                  f"manifest's {manifest.key_id}")
+    if pq.read_metadata(encoded).num_rows != manifest.counts.encoded:
+        audit.add(HIGH, "manifest", encoded, "row count differs from the manifest's encoded")
+
+
+def check_manifest(audit: Audit, path: Path, shipped: dict[str, str]) -> dict | None:
+    """One manifest against its encoded file and the shipped rules; its figures, or None."""
+    manifest = read_manifest(path)
+    if manifest is None:
+        audit.add(HIGH, "manifest", path, "not a readable migralink manifest")
+        return None
+    counts = manifest.counts
+    row = {"source": manifest.source, "key_id": manifest.key_id, "rows_in": counts.rows_in,
+           "encoded": counts.encoded, "rejected": counts.rejected}
+    if path.name != f"{manifest.source}.manifest.json":
+        audit.add(HIGH, "manifest", path, f"made for source {manifest.source}")
+    if counts.rows_in != counts.encoded + counts.rejected:
         audit.add(HIGH, "manifest", path, "counts do not reconcile: rows in != encoded + "
                   "rejected")
-    if pq.read_metadata(encoded).num_rows != counts.get("encoded"):
-        audit.add(HIGH, "manifest", encoded, "row count differs from the manifest's encoded")
-    if manifest.get("encoding", {}).get("spec_sha256") != shipped["encoding"]:
+    if manifest.encoding.spec_sha256 != shipped["encoding"]:
         audit.add(HIGH, "manifest", path, "encoded with another encoding spec than "
                   "rules/encoding.yaml")
-    if manifest.get("name_rules_sha256") != shipped["names"]:
+    if manifest.name_rules_sha256 != shipped["names"]:
         audit.add(HIGH, "manifest", path, "normalised with other name rules than rules/names")
+    encoded = path.parent / manifest.output.file
+    if encoded.is_file():
+        check_encoded_file(audit, encoded, manifest, path)
+    else:
+        audit.add(HIGH, "manifest", encoded, "encoded file named by the manifest is missing")
     return row
 
 
@@ -146,12 +213,22 @@ def check_manifests(audit: Audit, rules_dir: Path = RULES_DIR) -> list[dict]:
     shipped = {"encoding": file_sha256(rules_dir / "encoding.yaml"),
                "names": folder_sha256(rules_dir / "names")}
     rows = [r for r in (check_manifest(audit, f, shipped) for f in files) if r]
-    key_ids = sorted({r["key_id"] for r in rows})
-    if len(key_ids) > 1:
+    if len({r["key_id"] for r in rows}) > 1:
         named = ", ".join(f"{r['source']} {r['key_id']}" for r in rows)
         audit.add(HIGH, "manifest", audit.directory / "encoded",
                   f"sources encoded with different key ids ({named}): they cannot be linked")
     return rows
+
+
+def read_parquet(path: Path) -> str:
+    """DuckDB SQL reading a Parquet file (the path quoted)."""
+    return "read_parquet('" + str(path).replace("'", "''") + "')"
+
+
+def encoded_files(audit: Audit) -> list[Path]:
+    """The encoded extracts that can be read (a damaged one is a manifest finding)."""
+    return [p for p in sorted((audit.directory / "encoded").glob("*.parquet"))
+            if parquet_readable(p)]
 
 
 # --- Encoding health -------------------------------------------------------------------------
@@ -170,7 +247,7 @@ def bloom_fields(columns: list[str]) -> dict[str, list[str]]:
 
 def filter_health(con: duckdb.DuckDBPyConnection, parquet: Path, words: list[str]) -> dict:
     """Popcount quantiles and per-bit frequencies of one filter field (non-null filters)."""
-    relation = f"read_parquet('{parquet}') WHERE {words[0]} IS NOT NULL"
+    relation = f"{read_parquet(parquet)} WHERE {words[0]} IS NOT NULL"
     popcount = " + ".join(f"bit_count({w})" for w in words)
     n, p5, p50, p95 = con.execute(
         f"SELECT count(*), quantile_disc({popcount}, 0.05), median({popcount}), "
@@ -183,27 +260,30 @@ def filter_health(con: duckdb.DuckDBPyConnection, parquet: Path, words: list[str
             "max_bit_share": round(max(shares, default=0.0), 4)}
 
 
+def health_findings(audit: Audit, where: str, health: dict, rules: HealthRules) -> None:
+    median_share = health["popcount_median"] / health["bits"]
+    if median_share < rules.nearly_empty:
+        audit.add(WARNING, "encoding", where, f"filters nearly empty (median "
+                  f"{median_share:.0%} of bits set)")
+    if median_share > rules.nearly_full:
+        audit.add(WARNING, "encoding", where, f"filters nearly full (median "
+                  f"{median_share:.0%} of bits set)")
+    if health["max_bit_share"] > rules.common_bit:
+        audit.add(WARNING, "encoding", where, "a bit is set in "
+                  f"{health['max_bit_share']:.0%} of filters")
+
+
 def check_encodings(audit: Audit, rules: HealthRules) -> list[dict]:
     rows = []
     con = duckdb.connect()
     try:
-        for parquet in sorted((audit.directory / "encoded").glob("*.parquet")):
+        for parquet in encoded_files(audit):
             for name, words in bloom_fields(pq.read_schema(parquet).names).items():
                 health = filter_health(con, parquet, words)
                 rows.append({"file": audit.relative(parquet), "field": name, **health})
-                if not health["filters"]:
-                    continue
-                median_share = health["popcount_median"] / health["bits"]
-                where = f"{audit.relative(parquet)}, column bf_{name}"
-                if median_share < rules.nearly_empty:
-                    audit.add(WARNING, "encoding", where, f"filters nearly empty (median "
-                              f"{median_share:.0%} of bits set)")
-                if median_share > rules.nearly_full:
-                    audit.add(WARNING, "encoding", where, f"filters nearly full (median "
-                              f"{median_share:.0%} of bits set)")
-                if health["max_bit_share"] > rules.common_bit:
-                    audit.add(WARNING, "encoding", where, "a bit is set in "
-                              f"{health['max_bit_share']:.0%} of filters")
+                if health["filters"]:
+                    health_findings(audit, f"{audit.relative(parquet)}, column bf_{name}",
+                                    health, rules)
     finally:
         con.close()
     return rows
@@ -212,28 +292,91 @@ def check_encodings(audit: Audit, rules: HealthRules) -> list[dict]:
 # --- Attack figures --------------------------------------------------------------------------
 
 
+def _flat(parts: dict, prefix: str) -> dict[str, float | None]:
+    """{"pooled": 0.2, "counts_alone": {"pooled": 0.01}} -> {"<prefix>.pooled": 0.2,
+    "<prefix>.counts_alone.pooled": 0.01}."""
+    flat: dict[str, float | None] = {}
+    for name, value in parts.items():
+        if isinstance(value, dict):
+            flat |= _flat(value, f"{prefix}.{name}")
+        elif value is None or isinstance(value, int | float):
+            flat[f"{prefix}.{name}"] = value
+    return flat
+
+
+BASELINE = "counts_alone"  # what the attack gets from each identity's record count alone
+
+
+def _worst_sent(attacks: dict[str, dict], rules: AttackRules
+                ) -> tuple[float, float, str, str] | None:
+    """(excess, share, attack, partition) of the attack on what the hub receives that does
+    best beyond its baseline: the share it recovers minus what ranking the identities by
+    their record counts alone recovers (the attacks in `not_sent` left out)."""
+    shares = []
+    for attack, parts in attacks.items():
+        if attack in rules.not_sent:
+            continue
+        baseline = parts.get(BASELINE) if isinstance(parts.get(BASELINE), dict) else {}
+        for part, share in parts.items():
+            if isinstance(share, int | float):
+                base = baseline.get(part)
+                shares.append((share - (base if isinstance(base, int | float) else 0.0),
+                               share, attack, part))
+    return max(shares, default=None)
+
+
+def _pct(share: float) -> str:
+    return f"{100 * share:.1f} %"
+
+
+NO_FIGURES = ("Ask the producer for a manifest written by the current `migralink "
+              "pseudonymise`, which measures the attack while it encodes.")
+
+
+def token_parts(manifest: Manifest) -> dict[str, list[str]]:
+    """Blocking-token column -> the parts it combines, from the manifest's encoding spec
+    (`tokens.name_keys.combine`); empty when the spec has none."""
+    combine = manifest.encoding.spec.get("tokens", {}).get("name_keys", {}).get("combine", {})
+    if not isinstance(combine, dict):
+        return {}
+    return {f"tok_{name}": [str(p) for p in parts] for name, parts in combine.items()
+            if isinstance(parts, list)}
+
+
 def attack_figures(audit: Audit, rules: AttackRules) -> list[dict]:
-    """The producers' frequency-attack figures, one row per source and name field."""
+    """The producers' frequency-attack figures, one row per source and name field
+    (`<attack>.<partition>` -> share); a warning per source above the target."""
     rows = []
     for path in manifest_files(audit.directory):
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
+        manifest = read_manifest(path)
+        if manifest is None:
             continue  # reported by check_manifests
-        for name_field, attacks in (manifest.get("frequency_attack") or {}).items():
-            row = {"source": manifest.get("source"), "field": name_field}
+        try:
+            figures = AttackShares.validate_python(manifest.frequency_attack)
+        except ValidationError:
+            audit.add(WARNING, "attack", path, "frequency-attack figures in a form this "
+                      "audit does not read", NO_FIGURES)
+            continue
+        if not figures:
+            audit.add(WARNING, "attack", path, "no frequency-attack figures in the manifest",
+                      NO_FIGURES)
+        audit.figures.setdefault("attack_tokens", {}).update(token_parts(manifest))
+        over = []
+        for name_field, attacks in figures.items():
+            row: dict = {"source": manifest.source, "field": name_field}
             for attack, parts in attacks.items():
-                for part, share in parts.items():
-                    row[f"{attack}.{part}"] = share
+                row |= _flat(parts, attack)
             rows.append(row)
-            worst = max((s for k, s in row.items() if k.startswith("filter_as_configured.")
-                         and s is not None), default=None)
-            if worst is not None and worst > rules.target:
-                audit.add(WARNING, "attack", path, f"{name_field}: a frequency attack recovers "
-                          f"the name of {worst:.1%} of records (target: at most "
-                          f"{rules.target:.0%})")
-        if not manifest.get("frequency_attack"):
-            audit.add(WARNING, "attack", path, "no frequency-attack figures in the manifest")
+            worst = _worst_sent(attacks, rules)
+            if worst is not None and worst[0] > rules.target:
+                excess, share, attack, part = worst
+                over.append(f"{name_field.replace('_', ' ')} of {_pct(share)} of records, "
+                            f"{_pct(excess)} more than record counts alone give ({attack}, "
+                            f"{part.replace('_', ' ')})")
+        if over:
+            audit.add(WARNING, "attack", path, f"a frequency attack on what the hub receives "
+                      f"recovers the {' and the '.join(over)}; the target is at most "
+                      f"{_pct(rules.target)} more")
     return rows
 
 
@@ -242,11 +385,10 @@ def attack_figures(audit: Audit, rules: AttackRules) -> list[dict]:
 
 def disclosure(audit: Audit, rules: DisclosureRules) -> list[dict]:
     """k-anonymity of the coded attributes per encoded extract and in the persons table."""
-    tables = [(audit.relative(p), f"read_parquet('{p}')")
-              for p in sorted((audit.directory / "encoded").glob("*.parquet"))]
+    tables = [(audit.relative(p), read_parquet(p)) for p in encoded_files(audit)]
     persons = audit.directory / "outputs" / "persons.parquet"
-    if persons.is_file():
-        tables.append((audit.relative(persons), f"read_parquet('{persons}')"))
+    if persons.is_file() and parquet_readable(persons):
+        tables.append((audit.relative(persons), read_parquet(persons)))
     rows = []
     con = duckdb.connect()
     try:
@@ -274,7 +416,7 @@ def check_leaks(audit: Audit) -> int:
     """Scan every hub-side file for identity-shaped values; returns the files scanned."""
     from pseudonymise.audit import hub_side_files, scan_patterns
 
-    files = [f for f in hub_side_files(audit.directory) if "audit" not in f.parts]
+    files = hub_side_files(audit.directory)
     for finding in scan_patterns(files):
         audit.add(HIGH, "leak", finding.where(audit.directory), finding.what)
     return len(files)
@@ -283,14 +425,17 @@ def check_leaks(audit: Audit) -> int:
 def check_log(audit: Audit, log_file: Path) -> dict:
     from pseudonymise.joblog import verify_log
 
+    row = {"file": audit.relative(log_file), "entries": 0, "ok": None, "last_hash": None}
     if not log_file.is_file():
-        audit.add(WARNING, "log", log_file, "no job log: runs cannot be traced")
-        return {"file": audit.relative(log_file), "entries": 0, "ok": None}
+        audit.add(WARNING, "log", log_file, "no job log: runs cannot be traced",
+                  "Find the job log (each run appends to logs/job-log.jsonl) and keep it "
+                  "with the job; without it nothing shows which runs made these files.")
+        return row
     check = verify_log(log_file)
     if not check.ok:
         audit.add(HIGH, "log", f"{audit.relative(log_file)}, entry {check.first_broken}",
                   f"hash chain broken: {check.reason}")
-    return {"file": audit.relative(log_file), "entries": check.entries, "ok": check.ok}
+    return row | {"entries": check.entries, "ok": check.ok, "last_hash": check.last_hash}
 
 
 def run_audit(directory: Path, log_file: Path | None = None,
@@ -298,12 +443,15 @@ def run_audit(directory: Path, log_file: Path | None = None,
     """Every check on a job directory; findings and figures (nothing written)."""
     rules = rules or AuditRules.load()
     audit = Audit(directory)
+    audit.figures["time"] = datetime.now(UTC).isoformat(timespec="seconds")
     audit.figures["sources"] = check_manifests(audit)
     audit.figures["files_scanned"] = check_leaks(audit)
     audit.figures["encoding_health"] = check_encodings(audit, rules.encoding_health)
     audit.figures["attack"] = attack_figures(audit, rules.attack)
     audit.figures["attack_target"] = rules.attack.target
+    audit.figures["attack_not_sent"] = rules.attack.not_sent
     audit.figures["disclosure"] = disclosure(audit, rules.disclosure)
     audit.figures["k"] = rules.disclosure.k
+    audit.figures["rules"] = rules.model_dump()
     audit.figures["log"] = check_log(audit, log_file or directory / "logs" / "job-log.jsonl")
     return audit

@@ -139,7 +139,8 @@ def test_an_audit_logs_what_it_read_and_wrote(tmp_path: Path) -> None:
                              findings=high + [SimpleNamespace(severity="warning")], high=high)
     entry = log_audit(tmp_path, result, [report])
     assert (entry["seq"], entry["command"], entry["key_id"]) == (4, "audit", "k1-ab")
-    assert [r["file"] for r in entry["inputs"]] == ["encoded/border.manifest.json"]
+    # every file but the producers' folders, the audit's report and the log itself
+    assert [r["file"] for r in entry["inputs"]] == ["data.csv", "encoded/border.manifest.json"]
     assert [r["file"] for r in entry["outputs"]] == ["audit/report.md"]
     assert entry["counts"] == {"high": 1, "warnings": 1, "files_scanned": 2}
     assert verify_log(tmp_path / "logs" / "job-log.jsonl").ok

@@ -2,12 +2,16 @@
 with no list of raw values, named by file, table, column and row, never quoted."""
 
 import datetime as dt
+import json
+import re
+import shutil
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
 
+from migralink.config import RULES_DIR
 from migralink.demo import DemoResult, run_demo
 from pseudonymise.audit import LeakRules, PatternFinding, hub_side_files, scan_patterns
 
@@ -57,6 +61,7 @@ def test_planted_values_are_found_by_shape(tmp_path: Path) -> None:
 
     findings = scan_patterns([encoded, outputs, logs / "link.log", extract, model])
     assert summary(findings, tmp_path) == [
+        ("encoded.parquet", "-", "given_name", "identity_column", 1, 3),
         ("encoded.parquet", "-", "given_name", "name", 2, 2),
         ("outputs.duckdb", "born", "day", "birth_date", 2, 1),
         ("outputs.duckdb", "persons", "note", "document_number", 2, 1),
@@ -66,8 +71,9 @@ def test_planted_values_are_found_by_shape(tmp_path: Path) -> None:
     ]
     assert_never_quoted(findings, "Mohammed", "Fatima", "AE0652923", "1970-05-14", "JC21454",
                         "30/10/1989", "1989", "Abdelkader")
-    assert findings[0].where(tmp_path) == "encoded.parquet, column given_name, row 2"
-    assert findings[0].what == "2 rows with a name"
+    assert findings[1].where(tmp_path) == "encoded.parquet, column given_name, row 2"
+    assert findings[4].where(tmp_path) == "logs/link.log, line 3"
+    assert findings[1].what == "2 rows with a word that is a name of the name tables"
 
 
 def test_clean_hub_files_give_no_findings(tmp_path: Path) -> None:
@@ -131,10 +137,139 @@ def test_demo_hub_side_files_are_clean_and_raw_extracts_are_not(tiny_demo: DemoR
     job = tiny_demo.config.workdir
     assert scan_patterns(hub_side_files(job)) == []
     raw = scan_patterns(sorted((job / "raw").glob("*.csv")))
-    kinds = {(Path(f.file).name, f.column): f.kind for f in raw}
-    assert kinds[("border_crossings.csv", "nom")] == "name"
-    assert kinds[("border_crossings.csv", "date_naissance")] == "birth_date"
-    assert kinds[("border_crossings.csv", "num_document")] == "document_number"
-    assert kinds[("social_security.csv", "date_naiss")] == "birth_date"       # yyyymmdd
-    assert kinds[("social_security.csv", "num_immatriculation")] == "document_number"
-    assert kinds[("residence_permits.csv", "permit_no")] == "document_number"
+    kinds: dict[tuple[str, str], set[str]] = {}
+    for f in raw:
+        kinds.setdefault((Path(f.file).name, f.column), set()).add(f.kind)
+    assert {"identity_column", "name", "name_like_text"} <= kinds[("border_crossings.csv", "nom")]
+    assert "birth_date" in kinds[("border_crossings.csv", "date_naissance")]
+    assert "document_number" in kinds[("border_crossings.csv", "num_document")]
+    assert "birth_date" in kinds[("social_security.csv", "date_naiss")]       # yyyymmdd
+    assert "document_number" in kinds[("social_security.csv", "num_immatriculation")]
+    assert "document_number" in kinds[("residence_permits.csv", "permit_no")]
+
+
+def names_with(tmp_path: Path, *given: str) -> Path:
+    """A copy of rules/names whose given-name table also holds `given`."""
+    folder = Path(shutil.copytree(RULES_DIR / "names", tmp_path / "names"))
+    with open(folder / "given_names.csv", "a", encoding="utf-8") as table:
+        table.writelines(f"{name},{name}\n" for name in given)
+    return folder
+
+
+def test_id_shaped_ids_are_not_read_as_names(tmp_path: Path) -> None:
+    """Hex digits spell words: with `bead` and `face` in the name table, ids holding them are
+    still ids, the same text in another column is a name, and a name in person_id is found."""
+    names = names_with(tmp_path, "bead", "face")
+    ids = ["P0bead1face23456", "Pfacebead0123456", "P1234567bead89ab"]
+    pl.DataFrame({
+        "person_id": [*ids, "Mohamed"],
+        "identity_id": ["border:0bead1face234567", "permits:facebead01234567",
+                        "placements:1234567bead89abc", "border:0123456789abcdef"],
+        "record_id": ["BP000000001", "RP000000002", "D0000000003", "PL00000004"],
+        "note": [None, None, None, "P0bead1face23456"],
+    }).write_parquet(tmp_path / "persons.parquet")
+    findings = scan_patterns([tmp_path / "persons.parquet"], names_dir=names)
+    assert [(f.column, f.kind, f.row, f.count) for f in findings] == [
+        ("person_id", "name", 4, 1), ("note", "name", 4, 1)]
+
+
+def test_demo_ids_have_their_shape(tiny_demo: DemoResult) -> None:
+    """Every id the demo writes has its column's shape, so none of them is scanned."""
+    shapes = LeakRules.load().id_columns
+    job = tiny_demo.config.workdir
+    with duckdb.connect(str(job / "outputs.duckdb"), read_only=True) as con:
+        for column in ("person_id", "identity_id", "record_id"):
+            odd = con.execute(f"SELECT count(*) FROM record_links WHERE NOT "
+                              f"regexp_full_match({column}, ?)", [shapes[column]]).fetchone()
+            assert odd == (0,), column
+    model = json.loads((job / "model" / "splink_model.json").read_text())
+    assert re.fullmatch(shapes["linker_uid"], model["linker_uid"])
+
+
+def test_columns_named_like_an_identity_field(tmp_path: Path) -> None:
+    pl.DataFrame({
+        "sex": ["F", "M", "F"],
+        "Surname": [None, "", "X"],                    # any value at all, from row 3
+        "Date of birth": [None, "unknown", None],
+        "Prénom": ["ab", None, None],
+        "num_passeport": [None, None, "—"],
+        "border_post": ["TNG-AIR", "RAK-AIR", "TNG-AIR"],
+        "given_name_key": [1, 2, 3],                    # integers: tokens, never values
+    }).write_parquet(tmp_path / "persons.parquet")
+    (tmp_path / "people.csv").write_text("citizenship;nom\nMAR;\nSEN;x\n")
+    findings = scan_patterns([tmp_path / "persons.parquet", tmp_path / "people.csv"])
+    assert summary(findings, tmp_path) == [
+        ("persons.parquet", "-", "Surname", "identity_column", 3, 1),
+        ("persons.parquet", "-", "Date of birth", "identity_column", 2, 1),
+        ("persons.parquet", "-", "Prénom", "identity_column", 1, 1),
+        ("persons.parquet", "-", "num_passeport", "identity_column", 3, 1),
+        ("people.csv", "-", "nom", "identity_column", 3, 1),
+    ]
+    assert "column named like an identity field" in findings[0].what
+
+
+def made_up_names(n: int) -> list[str]:
+    """Name-shaped words in no name table."""
+    return [f"Zq{a}{b}vik" for a in "bcdfghjklmnpqrstvwxz" for b in "aeiou"][:n]
+
+
+def test_many_distinct_name_shaped_values_are_name_like_text(tmp_path: Path) -> None:
+    limit = LeakRules.load().name_like_text.max_distinct
+    many = made_up_names(limit + 1)
+    pl.DataFrame({
+        "remark": ["AIR", *many, "ok"],                     # codes and short words don't count
+        "border_post": ["TNG-AIR", *(["BENI-ENSAR"] * (limit + 1)), "RAK-AIR"],
+    }).write_parquet(tmp_path / "events.parquet")
+    pl.DataFrame({"remark": made_up_names(limit)}).write_parquet(tmp_path / "fewer.parquet")
+    (tmp_path / "notes.log").write_text("\n".join(many) + "\n")     # lines of text: not columns
+    findings = scan_patterns([tmp_path / "events.parquet", tmp_path / "fewer.parquet",
+                              tmp_path / "notes.log"])
+    assert summary(findings, tmp_path) == [
+        ("events.parquet", "-", "remark", "name_like_text", 2, limit + 1)]
+    assert findings[0].distinct == limit + 1
+    assert f"{limit + 1} distinct values shaped like names" in findings[0].what
+    assert_never_quoted(findings, *many)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl", ".html", ".md", ".log", ".txt"])
+def test_text_files_of_every_kind_are_scanned(tmp_path: Path, suffix: str) -> None:
+    text = tmp_path / f"report{suffix}"
+    text.write_text('<p>{"persons": 17725,\n "note": "passport AE0652923 for Abdelkader"}</p>\n'
+                    "born 1970-05-14\n")
+    findings = scan_patterns([text])
+    assert [(f.column, f.kind, f.row) for f in findings] == [
+        ("line", "document_number", 2), ("line", "birth_date", 3), ("line", "name", 2)]
+    assert_never_quoted(findings, "AE0652923", "Abdelkader", "1970-05-14")
+
+
+def test_every_duckdb_schema_is_scanned(tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.duckdb"
+    with duckdb.connect(str(outputs)) as con:
+        con.execute("CREATE SCHEMA scratch")
+        con.execute("CREATE TABLE scratch.kept AS SELECT 'Fatima' AS who")
+    assert [(f.table, f.column, f.kind) for f in scan_patterns([outputs])] == [
+        ("scratch.kept", "who", "name")]
+
+
+def test_damaged_parquet_file_is_unreadable(tmp_path: Path) -> None:
+    table = tmp_path / "persons.parquet"
+    pl.DataFrame({"sex": ["F", "M"]}).write_parquet(table)
+    table.write_bytes(table.read_bytes()[:-12])
+    assert [(f.kind, f.where(tmp_path)) for f in scan_patterns([table])] == [
+        ("unreadable", "persons.parquet")]
+
+
+def test_ids_in_json_text_are_left_out_by_key(tmp_path: Path) -> None:
+    """splink's random linker_uid (8 letters and digits) can look like a document number; under
+    its key it is an id, anywhere else the same text is a document."""
+    model = tmp_path / "splink_model.json"
+    model.write_text('{\n  "linker_uid": "dvn12345",\n  "sql_dialect": "duckdb",\n'
+                     '  "note": "dvn12345"\n}\n')
+    runs = tmp_path / "runs.jsonl"
+    runs.write_text('{"person_id": "P0bead1face23456", "linker_uid": "ab123456"}\n'
+                    '{"person_id": "AB123456", "linker_uid": "not an id, Fatima"}\n')
+    findings = scan_patterns([model, runs])
+    assert summary(findings, tmp_path) == [
+        ("splink_model.json", "-", "line", "document_number", 4, 1),
+        ("runs.jsonl", "-", "line", "document_number", 2, 1),
+        ("runs.jsonl", "-", "line", "name", 2, 1)]

@@ -1,7 +1,9 @@
 """`migralink audit`: a clean job passes; each planted fault fails, naming the right place."""
 
 import json
+import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -42,17 +44,37 @@ def high_findings(job: Path) -> list:
     return [f for f in run_audit(job).findings if f.severity == HIGH]
 
 
+def audit_fails(job: Path, *places: str) -> str:
+    """Run `migralink audit JOB`: exit status AUDIT_FAILED, and every place named in what it
+    prints. Returns the output."""
+    result = runner.invoke(app, ["audit", str(job)])
+    assert result.exit_code == AUDIT_FAILED, result.output
+    assert result.output.startswith("FAIL")
+    for place in places:
+        assert place in result.output, (place, result.output)
+    return result.output
+
+
 def test_clean_job_passes_and_reports_attack_figures(job: Path) -> None:
     result = runner.invoke(app, ["audit", str(job)])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("PASS")
     report = (job / "audit" / "report.md").read_text(encoding="utf-8")
-    assert report.index("## Findings") < report.index("## Re-identification")
-    assert "hardening off, pooled" in report
+    assert report.index("## Findings") < report.index("## Figures")
+    assert report.index("### Sources") < report.index("### Re-identification") < \
+        report.index("### Encoding health") < report.index("### Disclosure") < \
+        report.index("### Job log")
+    assert "name filter as sent" in report and "name filter, hardening off" in report
+    assert len(report.splitlines()) < 90  # one page
     figures = json.loads((job / "audit" / "report.json").read_text())["figures"]
     sources = {r["source"] for r in figures["attack"]}
     assert sources == {"border", "permits", "social_security", "placements"}
-    assert figures["log"]["ok"] is True
+    assert figures["log"]["ok"] is True and len(figures["log"]["last_hash"]) == 64
+    assert "run.json" in {e["file"] for e in last_log_entry(job)["inputs"]}
+
+
+def last_log_entry(job: Path) -> dict:
+    return json.loads((job / "logs" / "job-log.jsonl").read_text().splitlines()[-1])
 
 
 def test_cleartext_name_column_is_a_leak(job: Path) -> None:
@@ -62,29 +84,63 @@ def test_cleartext_name_column_is_a_leak(job: Path) -> None:
     frame.with_columns(pl.lit(None, pl.String).alias("surname")).with_columns(
         pl.when(pl.int_range(pl.len()) == 2).then(pl.lit(name)).alias("surname")
     ).write_parquet(persons)
-    result = runner.invoke(app, ["audit", str(job)])
-    assert result.exit_code == AUDIT_FAILED
+    output = audit_fails(job, "outputs/persons.parquet, column surname, row 3")
     leaks = [f for f in high_findings(job) if f.check == "leak"]
     assert any("outputs/persons.parquet" in f.where and "surname" in f.where and "row 3" in
                f.where for f in leaks), leaks
-    assert name.lower() not in result.output.lower()
+    assert name.lower() not in output.lower()
     assert name.lower() not in (job / "audit" / "report.md").read_text().lower()
+
+
+def test_raw_names_in_an_unnamed_column_are_name_like_text(job: Path) -> None:
+    """Family names, most of them in no name table, in a column whose name says nothing."""
+    persons = job / "outputs" / "persons.parquet"
+    frame = pl.read_parquet(persons)
+    border = pl.read_csv(job / "raw" / "border_crossings.csv", separator=";",
+                         infer_schema=False)
+    names = border["nom"].drop_nulls().unique(maintain_order=True).head(frame.height)
+    frame.with_columns(pl.Series("remark", names).extend_constant(None, frame.height -
+                                                                  len(names))
+                       ).write_parquet(persons)
+    output = audit_fails(job, "outputs/persons.parquet, column remark, row 1")
+    assert "name-like text" in output
+    shown = set(re.findall(r"\w+", (job / "audit" / "report.md").read_text() + output))
+    assert not shown & set(names)
 
 
 def test_document_number_in_a_log_line_is_a_leak(job: Path) -> None:
     number = raw_value(job, "num_document")
     log = job / "logs" / "link.log"
     log.write_text(f"12:00 loaded border\n12:01 retrying record with document {number}\n")
+    output = audit_fails(job, "logs/link.log, line 2")
     findings = [f for f in high_findings(job) if f.check == "leak"]
-    assert any("logs/link.log" in f.where and "row 2" in f.where for f in findings), findings
+    assert any(f.where == "logs/link.log, line 2" for f in findings), findings
     assert all(number not in f.what and number not in f.where for f in findings)
+    assert number not in output
 
 
-def test_one_altered_byte_in_an_encoded_file(job: Path) -> None:
+def test_name_in_a_new_hub_file_is_a_leak(job: Path) -> None:
+    """Files the hub adds later (an HTML report) are scanned; producers' folders are not."""
+    report = job / "report" / "index.html"
+    report.parent.mkdir()
+    report.write_text("<h1>Stocks</h1>\n<p>largest cell: Abdelkader</p>\n")
+    audit_fails(job, "report/index.html, line 2")
+    assert not [f for f in high_findings(job) if "raw/" in f.where or "producers/" in f.where]
+
+
+def test_a_job_directory_under_a_folder_named_audit(clean_job: Path, tmp_path: Path) -> None:
+    job = Path(shutil.copytree(clean_job, tmp_path / "audit" / "job"))
+    (job / "logs" / "link.log").write_text(f"document {raw_value(job, 'num_document')}\n")
+    audit_fails(job, "logs/link.log, line 1")
+
+
+@pytest.mark.parametrize("where", [0.5, 0.999])  # a data page; the footer (file metadata)
+def test_one_altered_byte_in_an_encoded_file(job: Path, where: float) -> None:
     encoded = job / "encoded" / "permits.parquet"
     data = bytearray(encoded.read_bytes())
-    data[len(data) // 2] ^= 0x01
+    data[int(len(data) * where)] ^= 0x01
     encoded.write_bytes(bytes(data))
+    audit_fails(job, "manifest: encoded/permits.parquet: SHA-256 differs")
     findings = high_findings(job)
     assert any(f.check == "manifest" and f.where == "encoded/permits.parquet"
                and "SHA-256" in f.what for f in findings), findings
@@ -94,9 +150,27 @@ def test_manifest_from_another_key_id(job: Path) -> None:
     config = load_config(CONFIGS_DIR / "demo.yaml", workdir=job)
     other = ProjectKey(b"another-project-secret-32-bytes!")
     pseudonymise_source(config, "placements", other)
-    findings = high_findings(job)
-    mixed = [f for f in findings if "different key ids" in f.what]
+    output = audit_fails(job, "manifest: encoded: sources encoded with different key ids",
+                         f"placements {other.key_id}")
+    mixed = [f for f in high_findings(job) if "different key ids" in f.what]
     assert len(mixed) == 1 and other.key_id in mixed[0].what and "placements" in mixed[0].what
+    assert mixed[0].where == "encoded"
+    assert "border k1-" in output
+
+
+@pytest.mark.parametrize(("edit", "what"), [
+    (lambda m: m["counts"].update(rows_in=m["counts"]["rows_in"] + 1), "do not reconcile"),
+    (lambda m: m["encoding"].update(spec_sha256="0" * 64), "another encoding spec"),
+    (lambda m: m.update(name_rules_sha256="0" * 64), "other name rules"),
+    (lambda m: m.update(source="permits"), "made for source permits"),
+    (lambda m: m["counts"].pop("encoded"), "not a readable migralink manifest"),
+])
+def test_edited_manifest(job: Path, edit: Callable[[dict], object], what: str) -> None:
+    path = job / "encoded" / "border.manifest.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
+    audit_fails(job, "manifest: encoded/border.manifest.json: ", what)
 
 
 def test_one_edited_job_log_entry(job: Path) -> None:
@@ -108,8 +182,25 @@ def test_one_edited_job_log_entry(job: Path) -> None:
     log.write_text("\n".join(lines) + "\n")
     findings = [f for f in high_findings(job) if f.check == "log"]
     assert [f.where for f in findings] == ["logs/job-log.jsonl, entry 2"]
+    audit_fails(job, "log: logs/job-log.jsonl, entry 2: hash chain broken")
     result = runner.invoke(app, ["audit", "--log", str(log)])
     assert result.exit_code == AUDIT_FAILED and "entry 2" in result.output
+
+
+def test_missing_job_log_is_a_warning_and_the_audit_does_not_start_one(job: Path) -> None:
+    log = job / "logs" / "job-log.jsonl"
+    log.unlink()
+    result = runner.invoke(app, ["audit", str(job)])
+    assert result.exit_code == 0, result.output
+    assert not log.exists()
+    report = (job / "audit" / "report.md").read_text()
+    assert "no job log" in report and "`logs/job-log.jsonl`: missing." in report
+
+
+@pytest.mark.parametrize("arguments", [[], ["/no/such/job"], ["--log", "/no/such/log.jsonl"]])
+def test_bad_usage_exits_2(arguments: list[str]) -> None:
+    result = runner.invoke(app, ["audit", *arguments])
+    assert result.exit_code == 2 and result.output.startswith("error: "), result.output
 
 
 def test_k_anonymity_by_hand(tmp_path: Path) -> None:
