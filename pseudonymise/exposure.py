@@ -30,7 +30,12 @@ PUBLIC_LISTS = {"given_name": "name_frequencies.csv",
                 "family_name": "family_name_frequencies.csv"}
 PARTITIONS = {"pooled": [], "within_birth_year": ["birth_year"]}
 N, TRUTH = "n", "_truth"
-COMPACT_EVERY = 8  # batches of counts kept before they are summed into one
+# Distinct (identity, encodings, name) rows a field's tally may hold. Hardened encodings are
+# as many as the identities, so a large extract is tallied on a sample of its identities:
+# when the tally outgrows this, every other sampled identity is dropped (by its label's
+# bits, so all records of an identity are in or out together) and the figures hold for that
+# consistent sample; the manifest gives its share.
+MAX_TALLY = 400_000
 
 
 def recovered_share(counts: pl.DataFrame, columns: list[str], truth: str,
@@ -72,6 +77,7 @@ class ExposureTally:
     def __init__(self, rules: NameRules, names_dir: Path, name_keys: NameKeyTokens):
         self.rules, self.names_dir, self.name_keys = rules, names_dir, name_keys
         self.parts: dict[str, list[pl.DataFrame]] = {f: [] for f in NAME_FIELDS}
+        self.sample_bits = 0  # identities kept: those whose label ends in this many 0 bits
 
     @staticmethod
     def _filter_words(encoded: pl.DataFrame, field: str) -> list[str]:
@@ -82,6 +88,9 @@ class ExposureTally:
         return [*self._filter_words(encoded, field),
                 *key_tokens(self.name_keys.combine, field)]
 
+    def _sampled(self) -> pl.Expr:
+        return (pl.col(IDENTITY) & ((1 << self.sample_bits) - 1)) == 0
+
     def add(self, rows: pl.DataFrame, encoded: pl.DataFrame) -> None:
         """One batch: `rows` as parsed (cleartext names), `encoded` what the encoder made."""
         names = {f: normalise_names(rows[f], f, self.rules) for f in NAME_FIELDS}
@@ -90,18 +99,31 @@ class ExposureTally:
             columns = self._encodings(encoded, field)
             counts = (encoded.select("birth_year", *columns)
                       .with_columns(names[field].alias(TRUTH), identity)
-                      .filter(pl.col(TRUTH).is_not_null())
+                      .filter(pl.col(TRUTH).is_not_null() & self._sampled())
                       .group_by("birth_year", *columns, IDENTITY, TRUTH).len(N))
-            parts = self.parts[field]
-            parts.append(counts)
-            if len(parts) >= COMPACT_EVERY:
-                self.parts[field] = [self._summed(parts)]
+            self.parts[field].append(counts)
+            if sum(p.height for p in self.parts[field]) > MAX_TALLY:
+                self._compact()
+
+    def _compact(self) -> None:
+        """Sum each field's counts; halve the sample until every tally fits."""
+        for field in NAME_FIELDS:
+            self.parts[field] = [self._summed(self.parts[field])] if self.parts[field] else []
+        while any(p.height > MAX_TALLY // 2 for parts in self.parts.values() for p in parts):
+            self.sample_bits += 1
+            self.parts = {f: [p.filter(self._sampled()) for p in parts]
+                          for f, parts in self.parts.items()}
 
     @staticmethod
     def _summed(parts: list[pl.DataFrame]) -> pl.DataFrame:
         frame = pl.concat(parts)
         keys = [c for c in frame.columns if c != N]
         return frame.group_by(keys).agg(pl.col(N).sum())
+
+    @property
+    def sample(self) -> float:
+        """Share of the identities the figures were measured on."""
+        return 1 / (1 << self.sample_bits)
 
     def figures(self) -> dict:
         """Share of records recovered, per name field, encoding and partition: the filter as

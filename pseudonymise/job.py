@@ -125,7 +125,7 @@ def pseudonymise_source(config: JobConfig, name: str, key: ProjectKey,
         input_file=raw_file, output_file=encoded_file, rejects_file=rejects_file,
         counts=counts, columns=schema.names, spec=spec, name_rules_sha256=rules.sha256,
         input_encoding=reader.encoding, unmapped_columns=reader.unmapped_columns,
-        exposure=exposure.figures(),
+        exposure=exposure.figures(), exposure_sample=exposure.sample,
     )
     write_manifest(config.manifest_file(name), manifest)
     result = PseudonymiseResult(name, counts, encoded_file, config.manifest_file(name),

@@ -54,7 +54,7 @@ def build_manifest(*, source: str, kind: str, key_id: str, key_generation: int,
                    input_file: Path, output_file: Path, rejects_file: Path, counts: Counts,
                    columns: list[str], spec: EncodingSpec, name_rules_sha256: str,
                    input_encoding: str, unmapped_columns: list[str],
-                   exposure: dict | None = None) -> dict:
+                   exposure: dict | None = None, exposure_sample: float = 1.0) -> dict:
     return {
         "manifest_version": MANIFEST_VERSION,
         "software": {"name": "migralink", "version": migralink.__version__},
@@ -90,6 +90,9 @@ def build_manifest(*, source: str, kind: str, key_id: str, key_generation: int,
         "name_rules_sha256": name_rules_sha256,
         # share of records whose name a frequency attack recovers (pseudonymise/exposure.py)
         "frequency_attack": exposure or {},
+        # share of the extract's identities those figures were measured on (a large extract
+        # is tallied on a consistent sample of identities, bounded in memory)
+        "frequency_attack_sample": exposure_sample,
     }
 
 

@@ -59,3 +59,22 @@ def test_identity_flips_defeat_the_attack_that_reads_plain_filters(names_dir: Pa
     assert flipped["filter_as_configured"]["pooled"] == 0.12
     assert flipped["filter_as_configured"]["counts_alone"]["pooled"] == 0.12
     assert plain["filter_as_configured"]["counts_alone"]["pooled"] == 0.12
+
+
+def test_a_large_extract_is_tallied_on_a_consistent_sample(names_dir: Path, monkeypatch) -> None:
+    monkeypatch.setattr("pseudonymise.exposure.MAX_TALLY", 40)
+    spec = load_spec(RULES_DIR / "encoding.yaml")
+    rules = NameRules.load()
+    encoder = IdentityEncoder(spec, ProjectKey(b"t" * 32), rules)
+    exposure = ExposureTally(rules, names_dir, spec.tokens.name_keys)
+    people = [("Ali", "Alaoui", 1900 + i, 1 + i % 12, 1 + i % 28) for i in range(100)]
+    for _ in range(3):  # every person has one record in each of three batches
+        batch = identity_rows(*people)
+        exposure.add(batch, encoder.encode(batch))
+    exposure._compact()
+    assert exposure.sample < 1
+    (tally,) = exposure.parts["given_name"]
+    assert 0 < tally.height <= 20
+    # an identity is in the sample with all its records, or not at all
+    assert tally.group_by("_identity").agg(pl.col(N).sum())[N].to_list() == [3] * tally.height
+    assert 100 * exposure.sample / 3 < tally.height < 100 * exposure.sample * 3
