@@ -347,7 +347,6 @@ class IdentityEncoder:
         )
 
 
-
 def placeholder_expr() -> pl.Expr:
     """The day and month are one a registry writes for a year-only date (01-01, 31-12)."""
     return pl.any_horizontal((pl.col("birth_month") == m) & (pl.col("birth_day") == d)

@@ -36,6 +36,13 @@ class BloomSpec(_Spec):
     flip_probability: float = Field(0.0, ge=0.0, lt=0.5)
     identity_flips: int = Field(0, ge=0, le=MAX_IDENTITY_FLIPS)
 
+    @model_validator(mode="after")
+    def _flips_need_names(self) -> BloomSpec:
+        if self.identity_flips and not {"given_name", "family_name"} & set(self.fields):
+            raise ValueError("identity_flips: the identity is made of the names; this group "
+                             f"encodes {self.fields}")
+        return self
+
     @property
     def words(self) -> int:
         """64-bit words stored per filter (a balanced filter is twice as long)."""

@@ -205,3 +205,9 @@ def test_name_keys_go_out_only_combined() -> None:
     assert encoded["tok_dob_given_key"][0] != encoded["tok_dob_given_key"][1]
     # the same parts under another purpose's key give another token
     assert encoded["tok_dob_given_key"][0] != encoded["tok_dob_family_key"][0]
+
+
+def test_identity_flips_need_a_name_field() -> None:
+    with pytest.raises(ValueError, match="identity_flips"):
+        BloomSpec(fields=["address"], identity_flips=4)
+    assert BloomSpec(fields=["given_name"], identity_flips=4).identity_flips == 4
