@@ -92,7 +92,7 @@ class SourceConfig(_Strict):
     file: Path
     format: Literal["csv", "parquet", "xlsx"] = "csv"
     separator: str = ","  # or "auto": whichever of ; , tab | splits the header most
-    encoding: str = "auto"  # auto: UTF-8 (with or without BOM), else Windows-1252
+    encoding: str = "auto"  # auto: UTF-8 (with or without BOM), else Windows-1252; never mixed
     record_id: str
     identity: IdentitySpec
     events: dict[str, FieldSpec] = Field(default_factory=dict)
@@ -143,8 +143,29 @@ class KeyConfig(_Strict):
     passphrase_env: str = "MIGRALINK_PASSPHRASE"
 
 
+class MaxLength(_Strict):
+    """Longest plausible value of an identity field, in characters: a longer one is a broken
+    export (or a field run into the next), and its row is rejected with `too_long(column)`."""
+
+    given_name: int = Field(100, ge=1)
+    family_name: int = Field(100, ge=1)
+    document: int = Field(30, ge=1)   # each document number column
+    address: int = Field(200, ge=1)   # each address column
+
+
+class IdentityInClearStop(_Strict):
+    """A row whose record id or clear event field equals one of its own identity values is
+    rejected (`identity_in_clear(column)`); when more than `share` of a batch's rows, and at
+    least `rows` rows, are, the mapping is wrong and the job stops naming the column."""
+
+    share: float = Field(0.01, ge=0, le=1)
+    rows: int = Field(10, ge=1)
+
+
 class ValidationConfig(_Strict):
     oldest_age: int = Field(120, ge=1, le=200)  # a birth date older than this is implausible
+    max_length: MaxLength = MaxLength()
+    identity_in_clear: IdentityInClearStop = IdentityInClearStop()
 
 
 class PathsConfig(_Strict):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -26,7 +28,7 @@ from pseudonymise.manifest import Counts, build_manifest, reason_counts, write_m
 from pseudonymise.normalise import NameRules
 from pseudonymise.read import BATCH_ROWS, RAW_LINE, ROW, RawBatch, open_raw
 from pseudonymise.spec import load_spec
-from pseudonymise.validate import Parsed, parse
+from pseudonymise.validate import Parsed, check_identity_in_clear, parse
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,16 @@ def batch_rejects(raw: RawBatch, parsed: Parsed) -> pl.DataFrame:
     """Rows rejected for their values and lines rejected for their structure, in file order."""
     return pl.concat([parsed.rejects.with_columns(pl.lit(None, pl.String).alias(RAW_LINE)),
                       raw.broken], how="diagonal").sort(ROW).rename({ROW: "row"})
+
+
+@contextmanager
+def _removed_on_error(path: Path) -> Iterator[None]:
+    """Delete `path` (an output being written) if the block fails."""
+    try:
+        yield
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def open_private(path: Path) -> TextIO:
@@ -89,18 +101,23 @@ def pseudonymise_source(config: JobConfig, name: str, key: ProjectKey,
     metadata = {"migralink.key_id": key.key_id, "migralink.source": name,
                 "migralink.kind": source.kind}
 
+    # written under another name until complete: a job that stops half-way (an identity in
+    # clear, a crash) leaves the previous extract, consistent with its manifest, in place
+    partial = encoded_file.with_name(encoded_file.name + ".partial")
     tally, writer, schema = _Tally(), None, None
     seen_ids = pl.Series("record_id", [], dtype=pl.String)
-    with open_private(rejects_file) as rejects_out:
+    with open_private(rejects_file) as rejects_out, _removed_on_error(partial):
         for number, raw in enumerate(reader.batches(batch_rows)):
-            parsed = parse(raw.rows, source, today, config.validation.oldest_age, seen_ids)
+            parsed = parse(raw.rows, source, today, config.validation, seen_ids)
+            check_identity_in_clear(parsed, raw.rows.height,
+                                    config.validation.identity_in_clear, str(raw_file))
             seen_ids.append(parsed.rows["record_id"])  # in place: a chunk more, no copy
             encoded = pl.concat([encoder.encode(parsed.rows), parsed.rows.select(events)],
                                 how="horizontal")
             table = encoded.to_arrow()
             if writer is None:
                 schema = table.schema.with_metadata(metadata)
-                writer = pq.ParquetWriter(encoded_file, schema, compression="zstd")
+                writer = pq.ParquetWriter(partial, schema, compression="zstd")
             writer.write_table(table.cast(schema))
             rejects = batch_rejects(raw, parsed).select(
                 "row", "reasons", *source.raw_columns(), RAW_LINE)
@@ -113,11 +130,12 @@ def pseudonymise_source(config: JobConfig, name: str, key: ProjectKey,
             table = pl.concat([encoder.encode(empty.rows), empty.rows.select(events)],
                               how="horizontal").to_arrow()
             schema = table.schema.with_metadata(metadata)
-            writer = pq.ParquetWriter(encoded_file, schema, compression="zstd")
+            writer = pq.ParquetWriter(partial, schema, compression="zstd")
             writer.write_table(table.cast(schema))
             rejects_out.write(",".join(["row", "reasons", *source.raw_columns(), RAW_LINE])
                               + "\n")
         writer.close()
+        partial.replace(encoded_file)
 
     counts = tally.counts()
     manifest = build_manifest(

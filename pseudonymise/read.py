@@ -4,7 +4,9 @@ CSV is read line by line (one record per line, as administrative extracts are), 
 lines at a time, so a file larger than memory is read at bounded memory. A line with the wrong
 number of fields, a broken quote or a control character is rejected on its own and the rest is
 read. Errors that stop the job (no file, no header, a mapped column missing from the header,
-text not in the declared encoding) name the file, line and column and never quote a value.
+text not in the declared encoding; under `encoding: auto`, a file that mixes UTF-8 with
+another encoding, or UTF-16/UTF-32 text) name the file, line and column and never quote a
+value.
 Parquet and Excel (.xlsx) extracts are read by the same rules.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,33 +90,166 @@ def _check_header(path: Path, names: list[str], source: SourceConfig, separator:
 # --- CSV -------------------------------------------------------------------------------------
 
 
+BLOCK_BYTES = 1 << 22  # the encoding is checked a block at a time: a file is never held whole
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+# a lead byte and a continuation byte: where a line may be UTF-8 (checked by decoding it)
+_UTF8_START = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
+
+
+def _after_last_ascii(block: bytes) -> int:
+    """Where to cut a block with no line end without splitting a UTF-8 character: after its
+    last ASCII byte (so a very long line, or a file of lines ended by CR only, is never
+    gathered whole)."""
+    match = re.search(rb"[\x00-\x7f][\x80-\xff]*\Z", block)
+    return match.start() + 1 if match else len(block)
+
+
+def _line_chunks(path: Path) -> Iterator[tuple[int, bytes]]:
+    """The file's bytes in blocks of whole lines, each with the number of its first line."""
+    line, rest = 1, b""
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(BLOCK_BYTES), b""):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1 or _after_last_ascii(block)
+            chunk, rest = block[:cut], block[cut:]
+            if chunk:
+                yield line, chunk
+                line += chunk.count(b"\n")
+    if rest:
+        yield line, rest
+
+
+def _first_utf8_line(chunk: bytes, first: int) -> int | None:
+    """The first line of `chunk` (numbered from `first`) that is UTF-8 with a non-ASCII
+    character, or None."""
+    position = 0
+    while match := _UTF8_START.search(chunk, position):
+        start = chunk.rfind(b"\n", 0, match.start()) + 1
+        end = chunk.find(b"\n", match.end())
+        end = len(chunk) if end < 0 else end
+        try:
+            chunk[start:end].decode("utf-8")
+            return first + chunk.count(b"\n", 0, start)
+        except UnicodeDecodeError:
+            position = end + 1
+    return None
+
+
+@dataclass
+class _Utf8Evidence:
+    utf8_line: int | None = None   # the first line that is UTF-8 with a non-ASCII character
+    other_line: int | None = None  # the first line whose bytes are not UTF-8
+
+
+def _utf8_evidence(path: Path) -> _Utf8Evidence:
+    """Where the file is UTF-8 beyond ASCII (a BOM counts) and where it is not UTF-8."""
+    found = _Utf8Evidence()
+    for first, chunk in _line_chunks(path):
+        if chunk.isascii():
+            continue
+        if found.other_line is None:
+            try:
+                chunk.decode("utf-8")
+            except UnicodeDecodeError as err:
+                found.other_line = first + chunk.count(b"\n", 0, err.start)
+        if found.utf8_line is None:
+            found.utf8_line = _first_utf8_line(chunk, first)
+        if found.utf8_line is not None and found.other_line is not None:
+            break
+    return found
+
+
+def _refuse_wide(path: Path) -> None:
+    """InputError for UTF-16 or UTF-32 text, which `encoding: auto` does not guess (and for
+    a workbook or Parquet file mapped as CSV, whose NUL bytes would look like it)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    for magic, fmt in ((b"PK\x03\x04", "xlsx"), (b"PAR1", "parquet")):
+        if head.startswith(magic):
+            raise InputError(str(path), f"not CSV text but a binary file (is it {fmt}?); "
+                             f"set `format: {fmt}` for this source", row=1)
+    for bom, name in _WIDE_BOMS:
+        if head.startswith(bom):
+            raise InputError(str(path), f"the file is {name} text (byte-order mark "
+                             f"{bom.hex(' ').upper()}), which `encoding: auto` does not read; "
+                             f"save it as UTF-8, or declare `encoding: {name.lower()}` for "
+                             "this source", row=1)
+    if head.count(0) * 10 > len(head):
+        raise InputError(str(path), "the file looks like UTF-16 or UTF-32 text without a "
+                         "byte-order mark (NUL bytes in its first 4 KiB); save it as UTF-8, or "
+                         "declare its encoding (`utf-16-le`, `utf-16-be`...) for this source",
+                         row=1)
+
+
+def _auto_encoding(path: Path) -> str:
+    """UTF-8 (BOM or not) if every line is UTF-8, Windows-1252 if no line beyond ASCII is;
+    InputError for a file that mixes them (decoded whole either way, some names would be
+    garbled) and for UTF-16 or UTF-32 text."""
+    _refuse_wide(path)
+    found = _utf8_evidence(path)
+    if found.other_line is None:
+        return "utf-8-sig"
+    if found.utf8_line is not None:
+        with open(path, "rb") as handle:
+            bom = found.utf8_line == 1 and handle.read(3) == codecs.BOM_UTF8
+        utf8 = "starts with a UTF-8 byte-order mark" if bom else "is UTF-8 beyond ASCII"
+        raise InputError(str(path), f"mixed encodings: this line is not UTF-8, but line "
+                         f"{found.utf8_line} {utf8}; re-save the whole file in one encoding "
+                         "(UTF-8), or declare `encoding:` for this source if it is all "
+                         "Windows-1252", row=found.other_line)
+    return FALLBACK_ENCODING
+
+
+def _first_undecodable(path: Path, encoding: str) -> int | None:
+    """The offset of the first byte of the file that is not text in `encoding`, or None."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    with open(path, "rb") as handle:
+        for block in itertools.chain(iter(lambda: handle.read(BLOCK_BYTES), b""), [b""]):
+            pending = len(decoder.getstate()[0])  # bytes of a character cut by the block
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as err:
+                return offset - pending + max(err.start, 0)
+            offset += len(block)
+    return None
+
+
+def _line_at(path: Path, encoding: str, offset: int) -> int:
+    """The number of the line holding byte `offset` (the bytes before it decode)."""
+    decoder, line = codecs.getincrementaldecoder(encoding)(), 1
+    with open(path, "rb") as handle:
+        while offset > 0 and (block := handle.read(min(BLOCK_BYTES, offset))):
+            line += decoder.decode(block).count("\n")
+            offset -= len(block)
+    return line
+
+
+def _known_codec(path: Path, name: str) -> str:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise InputError(str(path), f"unknown encoding '{name}' in the config") from None
+    return name
+
+
 def _encoding_of(path: Path, declared: str) -> str:
-    """The declared encoding, or for `auto`: UTF-8 (BOM or not) if every byte decodes as
-    UTF-8, else Windows-1252. Checked in blocks, so a large file is never held whole."""
-    candidates = ["utf-8-sig", FALLBACK_ENCODING] if declared == "auto" else [declared]
-    for encoding in candidates:
-        try:
-            decoder = codecs.getincrementaldecoder(encoding)()
-        except LookupError:
-            raise InputError(str(path), f"unknown encoding '{declared}' in the config") from None
-        line, offset, block = 1, 0, b""
-        try:
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 22), b""):  # noqa: B023
-                    decoder.decode(block)
-                    line += block.count(b"\n")
-                    offset += len(block)
-                decoder.decode(b"", final=True)
-            return encoding
-        except UnicodeDecodeError as err:
-            if encoding == candidates[-1]:
-                expected = "UTF-8 or Windows-1252" if declared == "auto" else declared
-                where = max(err.start, 0)
-                raise InputError(str(path), f"not valid {expected} text (near byte "
-                                 f"{offset + where}); set `encoding:` for this source "
-                                 "(for example cp1252 or latin-1)",
-                                 row=line + block[:where].count(b"\n")) from None
-    raise AssertionError("unreachable")
+    """The declared encoding, or for `auto` the one detected; InputError when the text does
+    not decode, naming its line."""
+    if declared == "auto":
+        encoding = _auto_encoding(path)
+        if encoding == "utf-8-sig":
+            return encoding  # every line decoded while detecting
+    else:
+        encoding = _known_codec(path, declared)
+    bad = _first_undecodable(path, encoding)
+    if bad is not None:
+        expected = "UTF-8 or Windows-1252" if declared == "auto" else declared
+        raise InputError(str(path), f"not valid {expected} text (near byte {bad}); set "
+                         "`encoding:` for this source (for example cp1252 or latin-1)",
+                         row=_line_at(path, encoding, bad))
+    return encoding
 
 
 def open_csv(path: Path, source: SourceConfig) -> RawReader:
@@ -122,7 +258,7 @@ def open_csv(path: Path, source: SourceConfig) -> RawReader:
         first = handle.readline()
     if not first.strip():
         raise InputError(str(path), "file is empty (no header line)")
-    first = first.rstrip("\r\n")
+    first = first.rstrip("\r\n").removeprefix("\ufeff")  # a BOM the declared codec kept
     separator = source.separator
     if separator == "auto":  # the candidate that splits the header into the most columns
         separator = max(SEPARATORS, key=first.count)

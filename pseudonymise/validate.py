@@ -7,12 +7,20 @@ and, separately, every other row with its reasons, so nothing is lost.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
 
-from migralink.config import FieldSpec, SourceConfig
+from migralink.config import (
+    FieldSpec,
+    IdentityInClearStop,
+    MaxLength,
+    SourceConfig,
+    ValidationConfig,
+)
+from migralink.errors import InputError
 from migralink.schema import (
     DOC_TYPES,
     EVENT_CODES,
@@ -183,15 +191,18 @@ def _dates_pass(frame: pl.DataFrame, source: SourceConfig, parser: _Parser) -> p
 
 
 def parse(raw: pl.DataFrame, source: SourceConfig, today: date | None = None,
-          oldest_age: int = 120, seen_ids: pl.Series | None = None) -> Parsed:
+          validation: ValidationConfig | None = None, seen_ids: pl.Series | None = None
+          ) -> Parsed:
     """Split a raw extract (or a batch of it) into canonical rows and rejected rows with
     their reasons. `seen_ids`: record ids of earlier batches, so a repeat is caught."""
-    parser = _Parser(source, today or date.today(), oldest_age)
+    validation = validation or ValidationConfig()
+    parser = _Parser(source, today or date.today(), validation.oldest_age)
     ident = source.identity
     values: list[pl.Expr] = [pl.col(ROW), pl.col(source.record_id).alias("record_id")]
     # a control character in a field is a sign of a broken export; never guess what it meant
     parser.problems += [_problem(pl.col(c).str.contains(_CONTROL).fill_null(False),
                                  "control_character", c) for c in source.raw_columns()]
+    parser.problems += _too_long(source, validation.max_length)
     parser.problems.append(
         _problem(~parser.given(source.record_id), "missing_value", source.record_id)
     )
@@ -212,7 +223,8 @@ def parse(raw: pl.DataFrame, source: SourceConfig, today: date | None = None,
         parser.nationality(ident.nationality)
     else:
         values.append(pl.lit(None, pl.String).alias("nationality"))
-    frame = raw
+    frame, in_clear = _identity_in_clear(raw, source)
+    parser.problems += in_clear
     if ident.birth_date:
         frame = frame.with_columns(_date_parts(ident.birth_date.column, ident.birth_date.formats))
         values += parser.birth_date(ident.birth_date)
@@ -246,6 +258,93 @@ def parse(raw: pl.DataFrame, source: SourceConfig, today: date | None = None,
     notes = rows.select(pl.col("_notes").explode().drop_nulls().value_counts(sort=True))
     note_counts = {n["_notes"]: n["count"] for n in notes.unnest("_notes").to_dicts()}
     return Parsed(rows=rows.drop("_reasons", "_notes"), rejects=rejects, notes=note_counts)
+
+
+def _too_long(source: SourceConfig, limits: MaxLength) -> list[pl.Expr]:
+    """`too_long(column)` for a name, document number or address longer than its limit."""
+    ident, limit = source.identity, {}
+    for name in ("given_name", "family_name"):
+        if (spec := getattr(ident, name)) is not None:
+            limit[spec.column] = getattr(limits, name)
+    limit.update({doc.number: limits.document for doc in ident.documents})
+    limit.update({column: limits.address for column in ident.address or []})
+    return [_problem((pl.col(c).str.len_chars() > n).fill_null(False), "too_long", c)
+            for c, n in limit.items()]
+
+
+def _folded(value: pl.Expr) -> pl.Expr:
+    """Lower case without accents: 'Élodie', 'ELODIE' and 'elodie' compare equal."""
+    return value.str.normalize("NFKD").str.replace_all(r"\p{Mn}", "").str.to_lowercase()
+
+
+def _lowered(value: pl.Expr) -> pl.Expr:
+    """The same as `_folded` for ASCII text, at a tenth of the cost."""
+    return value.str.to_lowercase()
+
+
+def _clear_columns(source: SourceConfig) -> tuple[list[str], list[str]]:
+    """Raw columns whose values reach the hub as written: the record id and free-text event
+    fields, then date event fields. Coded and integer fields only carry their allowed values."""
+    kinds = EVENT_FIELDS[source.kind]
+    text = [source.record_id] + [s.column for n, s in source.events.items() if kinds[n] == "text"]
+    dates = [s.column for n, s in source.events.items() if kinds[n] in ("date", "month")]
+    return list(dict.fromkeys(text)), list(dict.fromkeys(dates))
+
+
+def _same_as_identity(text: list[str], names: list[str], birth: list[str],
+                      fold: Callable[[pl.Expr], pl.Expr]) -> list[pl.Expr]:
+    """Per clear text column: does it equal a name or document (folded) or the birth date?"""
+    return [pl.any_horizontal([fold(pl.col(c)) == fold(pl.col(n)) for n in names]
+                              + [pl.col(c) == pl.col(b) for b in birth])
+            .fill_null(False).alias(f"_clear_{c}") for c in text]
+
+
+def _identity_in_clear(raw: pl.DataFrame, source: SourceConfig
+                       ) -> tuple[pl.DataFrame, list[pl.Expr]]:
+    """`identity_in_clear(column)` where a clear field equals one of the row's own names,
+    document numbers (case and accents aside) or its birth date as written. Gives the frame
+    with the `_clear_<column>` flags the problems read."""
+    ident = source.identity
+    names = [s.column for s in (ident.given_name, ident.family_name) if s is not None]
+    names += [doc.number for doc in ident.documents]
+    birth = [ident.birth_date.column] if ident.birth_date else []
+    text, dates = _clear_columns(source)
+    if not names and not birth:
+        return raw, []
+    flags = raw.select(_same_as_identity(text, names, birth, _lowered))
+    # accents matter only where a value is not ASCII: fold those rows alone
+    wide = raw.select(pl.any_horizontal(pl.col(c).str.len_bytes() != pl.col(c).str.len_chars()
+                                        for c in dict.fromkeys(text + names)).fill_null(False))
+    rows = wide.to_series().arg_true()
+    if len(rows):
+        folded = raw[rows].select(_same_as_identity(text, names, birth, _folded))
+        flags = flags.with_columns(flags[c].scatter(rows, flags[c][rows] | folded[c])
+                                   for c in flags.columns)
+    problems = [_problem(pl.col(f"_clear_{c}"), "identity_in_clear", c) for c in text]
+    problems += [_problem((pl.col(c) == pl.col(b)).fill_null(False), "identity_in_clear", c)
+                 for c in dates for b in birth]
+    return pl.concat([raw, flags], how="horizontal"), problems
+
+
+def check_identity_in_clear(parsed: Parsed, rows: int, stop: IdentityInClearStop,
+                            file: str) -> None:
+    """InputError naming the column when so many of a batch's `rows` carry an identity in
+    the same clear column that the mapping, not the data, must be wrong."""
+    hits = (
+        parsed.rejects.select(ROW, pl.col("reasons").str.split("|").alias("reason"))
+        .explode("reason").filter(pl.col("reason").str.starts_with("identity_in_clear("))
+        .group_by("reason").agg(pl.len().alias("n"), pl.col(ROW).min().alias("first"))
+        .sort("n", "reason", descending=[True, False])
+    )
+    if hits.is_empty():
+        return
+    reason, count, first = hits.row(0)
+    if count >= stop.rows and count > stop.share * rows:
+        raise InputError(file, "this column holds the row's own name, document number or "
+                         f"birth date in {count} of {rows} rows read together (this row is the "
+                         "first), and it reaches the hub in clear: a mapping mistake? Check "
+                         "the source's `record_id` and `events` in the config", row=first,
+                         column=reason.removeprefix("identity_in_clear(").removesuffix(")"))
 
 
 def _append_reason(condition: pl.Expr, reason: str) -> pl.Expr:

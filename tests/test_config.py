@@ -78,3 +78,22 @@ def test_cli_errors_are_one_line(args: list[str]) -> None:
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1
     assert result.output.startswith("error: ")
+
+
+def test_validation_limits_are_data(tmp_path: Path) -> None:
+    def change(d: dict) -> None:
+        d["validation"] = {"max_length": {"given_name": 60},
+                           "identity_in_clear": {"share": 0.05, "rows": 3}}
+
+    validation = load_config(write_variant(tmp_path, change)).validation
+    assert (validation.max_length.given_name, validation.max_length.document) == (60, 30)
+    assert (validation.identity_in_clear.share, validation.identity_in_clear.rows) == (0.05, 3)
+
+    def bad(d: dict) -> None:
+        d["validation"] = {"max_length": {"document": 0, "passport": 9}}
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_variant(tmp_path, bad))
+    assert "validation.max_length.document: Input should be greater than or equal to 1" in str(
+        caught.value)
+    assert "validation.max_length.passport: Extra inputs are not permitted" in str(caught.value)

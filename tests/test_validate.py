@@ -7,6 +7,7 @@ import polars as pl
 from typer.testing import CliRunner
 
 from migralink.cli import app
+from migralink.config import MaxLength
 from pseudonymise.job import pseudonymise_source
 from pseudonymise.read import read_raw
 from pseudonymise.validate import parse
@@ -124,3 +125,65 @@ def test_future_expiry_is_fine_but_a_future_issue_is_not(demo_config) -> None:
     parsed = parse(read_raw(path, source).rows, source, TODAY)
     assert parsed.rows["record_id"].to_list() == ["R1"]
     assert parsed.rejects.select("_row", "reasons").rows() == [(3, "implausible_date(issue_date)")]
+
+
+def test_implausibly_long_identity_values_are_rejected(demo_config, key) -> None:
+    huge_name = "A" * 5_000_000
+    path = write_border(
+        demo_config, GOOD,
+        GOOD.replace("B1;", "B2;").replace("MOHAMMED", huge_name),
+        GOOD.replace("B1;", "B3;").replace("BK123456", "B" * 31),
+        GOOD.replace("B1;", "B4;").replace("EL IDRISSI", "É" * 100),  # characters, not bytes
+    )
+    source = demo_config.sources["border"]
+    result = pseudonymise_source(demo_config, "border", key, today=TODAY)
+    assert (result.counts.rows_in, result.counts.encoded) == (4, 2)
+    assert result.counts.reasons == {"too_long(num_document)": 1,
+                                     "too_long(prenom)": 1}
+    stricter = demo_config.validation.model_copy(update={
+        "max_length": MaxLength(family_name=10)})
+    parsed = parse(read_raw(path, source).rows, source, TODAY, stricter)
+    assert dict(parsed.rejects.select("_row", "reasons").rows())[5] == "too_long(nom)"
+
+
+def test_identity_in_a_clear_field_is_rejected(demo_config) -> None:
+    path = write_border(
+        demo_config, GOOD,
+        GOOD.replace("B1;", "MOHAMMED;"),                            # record id = given name
+        GOOD.replace("B1;", "B3;").replace("CMN-AIR", "Él Idrissi"),  # accents and case aside
+        GOOD.replace("B1;03/05/2021", "B4;14/05/1970"),              # crossing = birth date
+        GOOD.replace("B1;", "B5;").replace("CMN-AIR", "bk123456"),   # a document number
+        GOOD.replace("B1;", "B6;").replace("CMN-AIR", "EL"),         # a part is no identity
+    )
+    source = demo_config.sources["border"]
+    parsed = parse(read_raw(path, source).rows, source, TODAY)
+    assert dict(parsed.rejects.select("_row", "reasons").rows()) == {
+        3: "identity_in_clear(id_passage)", 4: "identity_in_clear(poste)",
+        5: "identity_in_clear(date_passage)", 6: "identity_in_clear(poste)"}
+    assert parsed.rows["record_id"].to_list() == ["B1", "B6"]
+
+
+def test_a_mapping_that_sends_identities_in_clear_stops_the_job(demo_config, key,
+                                                                monkeypatch) -> None:
+    from pseudonymise.keys import write_key
+
+    write_border(demo_config, GOOD)
+    pseudonymise_source(demo_config, "border", key, today=TODAY)
+    before = demo_config.encoded_file("border").read_bytes()
+    rows = [GOOD.replace("B1;", f"B{i};") for i in range(2, 40)]
+    rows += [GOOD.replace("B1;", f"DOC{i};").replace("BK123456", f"DOC{i}")
+             for i in range(12)]  # 12 of 50 rows: a mapping mistake, not a coincidence
+    write_border(demo_config, *rows)
+    monkeypatch.setenv("MIGRALINK_PASSPHRASE", "passphrase")
+    write_key(demo_config.at(demo_config.key.file), "passphrase")
+    result = CliRunner().invoke(app, ["pseudonymise", "--config", "configs/demo.yaml",
+                                      "--source", "border", "--workdir",
+                                      str(demo_config.workdir)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert "row 40, column 'id_passage': this column holds" in lines[0]
+    assert "in 12 of 50 rows" in lines[0] and "DOC" not in lines[0]
+    # the extract of the previous run is left whole, next to its manifest; no partial file
+    assert demo_config.encoded_file("border").read_bytes() == before
+    assert not list(demo_config.encoded_file("border").parent.glob("*.partial"))
