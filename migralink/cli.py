@@ -193,8 +193,9 @@ def audit(
         raise MigralinkError(f"{directory}: not a directory")
     result = run_audit(directory, log)
     report, report_json = write_report(result, directory / "audit")
-    # The audit logs itself in the job's log, but never starts one: a log begun by the audit
-    # would hide, at the next audit, that the runs before it were never logged.
+    # The audit logs itself in the job's log, but never starts one (a log begun by the audit
+    # would hide, at the next audit, that the runs before it were never logged) nor continues
+    # a broken one (log_audit returns None).
     own_log = directory / LOG_FILE
     entry = log_audit(directory, result, [report, report_json]) if own_log.is_file() else None
     typer.echo(verdict(result).replace("**", ""))
@@ -203,6 +204,8 @@ def audit(
     typer.echo(f"report: {report}")
     if entry is not None:
         typer.echo(f"job log: entry {entry['seq']} added, hash {entry['hash']}")
+    elif own_log.is_file():
+        typer.echo(f"job log: no entry added, {LOG_FILE} is broken")
     if result.high:
         raise typer.Exit(AUDIT_FAILED)
 

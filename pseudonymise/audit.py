@@ -5,14 +5,17 @@ finds nothing). Two scans, whose findings name the file, table, column and row, 
 
 - `scan`: every string cell, and every word inside it, is compared with a set of forbidden
   values (tests, which hold the raw extracts);
-- `scan_patterns`: values shaped like document numbers, birth dates or names, and columns
-  named like an identity field (rules/audit/leak_patterns.yaml), for the privacy officer at
-  the hub, who holds no raw value.
+- `scan_patterns`: values shaped like document numbers (also written with separators),
+  birth dates or names, in string columns, lines of text and (all-digit shapes) integer
+  columns, and columns or JSON keys named like an identity field
+  (rules/audit/leak_patterns.yaml), for the privacy officer at the hub, who holds no raw
+  value.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 import yaml
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from migralink.config import RULES_DIR
 from pseudonymise.normalise import (
@@ -54,9 +57,19 @@ class Finding:
 def hub_side_files(job_dir: Path) -> list[Path]:
     """Every file of a job directory that the hub receives or writes: all but the producers'
     folders (raw/, truth/, keys/, producers/) and the audit's own report (audit/)."""
-    skipped = {*PRODUCER_SIDE, AUDIT_OUTPUT}
     return sorted(p for p in job_dir.rglob("*")
-                  if p.is_file() and p.relative_to(job_dir).parts[0] not in skipped)
+                  if p.is_file() and is_hub_side(p.relative_to(job_dir)))
+
+
+def is_hub_side(relative: Path) -> bool:
+    """Whether a path relative to the job directory is outside the folders left unscanned."""
+    return relative.parts[0] not in {*PRODUCER_SIDE, AUDIT_OUTPUT}
+
+
+def skipped_folders(job_dir: Path) -> list[str]:
+    """The folders of a job directory that the leak scan leaves out: the producer-side ones
+    that exist, then the audit's own (always: its report is written there)."""
+    return [name for name in PRODUCER_SIDE if (job_dir / name).is_dir()] + [AUDIT_OUTPUT]
 
 
 _MATCHES = """
@@ -173,25 +186,62 @@ class NameLikeText(_Strict):
     max_distinct: int  # more distinct name-shaped values than this in a column: a finding
 
 
+class SeparatedDocuments(_Strict):
+    separators: str   # RE2 character class taken out of a token: N-661045 -> N661045
+    keep: list[str]   # RE2, the whole token: tokens that keep them (decimals, periods)
+
+
+class IntegerColumns(_Strict):
+    document_numbers: list[str]  # names of document_numbers shapes read in integer columns
+    birth_dates: list[str]       # names of birth_dates shapes read in them
+    max_digits: int              # values with more digits are not read (keyed tokens)
+    skip: list[str] = []         # Python regexes over a column name: columns not read
+
+
+def _check_regexes(section: str, patterns: list[str]) -> list[str]:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise ValueError(f"{section}: {pattern!r}: {err}") from None
+    return patterns
+
+
 class LeakRules(_Strict):
     version: int
     token: str
     document_numbers: list[DocumentShape]
+    separated_documents: SeparatedDocuments
     birth_dates: BirthDateRules
+    integer_columns: IntegerColumns
     names: NameCheck
     name_like_text: NameLikeText
     identity_columns: list[str]   # Python regexes over a column name in `column_words` form
+    encoded_columns: list[str]    # Python regexes: encodings named after what they encode
+    json_keys: dict[str, str]     # Python regexes: JSON key -> the hub's own value under it
     id_columns: dict[str, str]    # column name -> RE2 shape of its ids (the whole value)
 
-    @field_validator("identity_columns")
+    @field_validator("identity_columns", "encoded_columns")
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as err:
-                raise ValueError(f"identity_columns: {pattern!r}: {err}") from None
-        return patterns
+        return _check_regexes("column patterns", patterns)
+
+    @field_validator("json_keys")
+    @classmethod
+    def _keys_compile(cls, shapes: dict[str, str]) -> dict[str, str]:
+        _check_regexes("json_keys", [*shapes, *shapes.values()])
+        return shapes
+
+    @model_validator(mode="after")
+    def _integer_shapes_exist(self) -> LeakRules:
+        _check_regexes("integer_columns.skip", self.integer_columns.skip)
+        known = {s.name for s in self.document_numbers} | {s.name for s in
+                                                           self.birth_dates.shapes}
+        unknown = set(self.integer_columns.document_numbers +
+                      self.integer_columns.birth_dates) - known
+        if unknown:
+            raise ValueError(f"integer_columns: no shape named {', '.join(sorted(unknown))}")
+        return self
 
     @classmethod
     def load(cls, path: Path = LEAK_PATTERNS) -> LeakRules:
@@ -200,6 +250,26 @@ class LeakRules(_Strict):
     def is_identity_column(self, column: str) -> bool:
         words = column_words(column)
         return any(re.search(p, words, re.IGNORECASE) for p in self.identity_columns)
+
+    def is_encoded_column(self, column: str) -> bool:
+        return any(re.search(p, column) for p in self.encoded_columns)
+
+    def reads_integers_of(self, column: str) -> bool:
+        return not any(re.search(p, column) for p in self.integer_columns.skip)
+
+    def is_identity_key(self, key: str, value: str) -> bool:
+        """A JSON key named like an identity field, its value (a string without its quotes,
+        or a number) not blank and not the hub's own value under that key."""
+        if not value.strip() or not self.is_identity_column(key):
+            return False
+        return not any(re.fullmatch(k, key) and re.fullmatch(v, value)
+                       for k, v in self.json_keys.items())
+
+    def integer_documents(self) -> list[DocumentShape]:
+        return [s for s in self.document_numbers if s.name in self.integer_columns.document_numbers]
+
+    def integer_dates(self) -> list[DateShape]:
+        return [s for s in self.birth_dates.shapes if s.name in self.integer_columns.birth_dates]
 
 
 def column_words(column: str) -> str:
@@ -237,8 +307,9 @@ class PatternFinding:
                 file = str(Path(self.file).relative_to(directory))
         if self.kind in ("not_scanned", "unreadable"):
             return file
-        if self.text:
-            return f"{file}, line {self.row}"
+        if self.text:  # a JSON key named like an identity field is named too
+            key = f", key {self.column}" if self.column != "line" else ""
+            return f"{file}, line {self.row}{key}"
         table = "" if self.table == "-" else f"table {self.table}, "
         return f"{file}, {table}column {self.column}, row {self.row}"
 
@@ -249,6 +320,9 @@ class PatternFinding:
         if self.kind == "unreadable":
             return "file cannot be opened (damaged?): the leak scan could not read it"
         rows = f"{self.count} row{'s' if self.count != 1 else ''}"
+        if self.kind == "identity_column" and self.text:
+            lines = f"{self.count} line{'s' if self.count != 1 else ''}"
+            return f"{lines} with a value under a JSON key named like an identity field"
         if self.kind == "name_like_text":
             return (f"{rows} of {_WHAT[self.kind]}: {self.distinct} distinct values shaped "
                     "like names, where the hub keeps only codes")
@@ -266,11 +340,13 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _document_condition(rules: LeakRules) -> str:
-    """SQL over a token `t` (upper case) with its digit and letter counts `d` and `l`."""
+def _document_condition(shapes: list[DocumentShape], t: str = "t", d: str = "d",
+                        letters: str = "l") -> str:
+    """SQL over a token `t` (upper case) with its digit and letter counts (`d`, `l`): it has
+    one of the document shapes."""
     return " OR ".join(
-        f"(regexp_full_match(t, {_sql_text(s.regex)}) AND d >= {s.min_digits} "
-        f"AND l >= {s.min_letters})" for s in rules.document_numbers)
+        f"(regexp_full_match({t}, {_sql_text(s.regex)}) AND {d} >= {s.min_digits} "
+        f"AND {letters} >= {s.min_letters})" for s in shapes) or "false"
 
 
 def _any(shapes: list[DocumentShape] | list[DateShape]) -> str:
@@ -278,12 +354,12 @@ def _any(shapes: list[DocumentShape] | list[DateShape]) -> str:
     return _sql_text("|".join(f"(?:{s.regex})" for s in shapes))
 
 
-def _birth_date_condition(rules: LeakRules) -> str:
-    years = rules.birth_dates.years
+def _birth_date_condition(shapes: list[DateShape], years: YearRange, t: str = "t") -> str:
+    """SQL over a token `t`: it has one of the date shapes, with a year in `years`."""
     return " OR ".join(
-        f"(regexp_full_match(t, {_sql_text(s.regex)}) AND TRY_CAST(regexp_extract(t, "
+        f"(regexp_full_match({t}, {_sql_text(s.regex)}) AND TRY_CAST(regexp_extract({t}, "
         f"{_sql_text(s.regex)}, 1) AS INTEGER) BETWEEN {years.min} AND {years.max})"
-        for s in rules.birth_dates.shapes)
+        for s in shapes) or "false"
 
 
 @dataclass
@@ -390,33 +466,82 @@ class _Hit:
 _Hits = dict[tuple[str, str], _Hit]  # (column, kind) -> first row and rows
 
 
+_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                  "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT")
+
+
+def _is_string(type_: str) -> bool:
+    return "VARCHAR" in type_ or type_.startswith(("ENUM", "JSON"))
+
+
+def _first_rows(con: duckdb.DuckDBPyConnection, relation: str,
+                conditions: dict[tuple[str, str], str]) -> _Hits:
+    """(column, kind) -> the first row and the number of rows of `relation` (SQL with a
+    `__row`) where its condition holds; those that hold nowhere left out."""
+    if not conditions:
+        return {}
+    selects = ", ".join(f"min(__row) FILTER (WHERE {c}), count(*) FILTER (WHERE {c})"
+                        for c in conditions.values())
+    values = con.execute(f"SELECT {selects} FROM {relation}").fetchone()
+    return {key: _Hit(values[2 * i], values[2 * i + 1])
+            for i, key in enumerate(conditions) if values[2 * i + 1]}
+
+
 def _date_hits(con: duckdb.DuckDBPyConnection, relation: _Relation, dates: list[str],
                rules: LeakRules) -> _Hits:
     """Date and timestamp columns: the rows whose year is a birth year."""
-    if not dates:
-        return {}
     years = rules.birth_dates.years
-    conditions = [f"year({_quoted(c)}) BETWEEN {years.min} AND {years.max}" for c in dates]
-    selects = ", ".join(f"min(__row) FILTER (WHERE {c}), count(*) FILTER (WHERE {c})"
-                        for c in conditions)
-    values = con.execute(f"SELECT {selects} FROM {relation.sql}").fetchone()
-    return {(column, "birth_date"): _Hit(values[2 * i], values[2 * i + 1])
-            for i, column in enumerate(dates) if values[2 * i + 1]}
+    return _first_rows(con, relation.sql, {
+        (c, "birth_date"): f"year({_quoted(c)}) BETWEEN {years.min} AND {years.max}"
+        for c in dates})
+
+
+def _integer_hits(con: duckdb.DuckDBPyConnection, relation: _Relation, integers: list[str],
+                  rules: LeakRules) -> _Hits:
+    """Integer columns: the rows whose digits have an all-digit document shape (a
+    social-security number) or birth-date shape (yyyymmdd, a birth year), as
+    rules.integer_columns lists them."""
+    documents, dates = rules.integer_documents(), rules.integer_dates()
+    if not integers or not documents + dates:
+        return {}
+    shaped = _sql_text(f"-?(?:{'|'.join(s.regex for s in [*documents, *dates])})")
+    # Counting only, first: the length test spares most values (keyed tokens, 19-20 digits)
+    # the regular expression (CASE, as AND evaluates both sides), and the few columns with a
+    # match are read again in detail.
+    longest = rules.integer_columns.max_digits + 1  # a minus sign
+    counts = con.execute("SELECT " + ", ".join(
+        f"count(*) FILTER (WHERE CASE WHEN length(CAST({_quoted(c)} AS VARCHAR)) <= {longest} "
+        f"THEN regexp_full_match(CAST({_quoted(c)} AS VARCHAR), {shaped}) END)"
+        for c in integers) + f" FROM {relation.sql}").fetchone()
+    conditions: dict[tuple[str, str], str] = {}
+    for column, count in zip(integers, counts, strict=True):
+        if count:
+            digits = f"ltrim(CAST({_quoted(column)} AS VARCHAR), '-')"
+            conditions[(column, "document_number")] = _document_condition(
+                documents, digits, f"length({digits})", "0")
+            conditions[(column, "birth_date")] = _birth_date_condition(
+                dates, rules.birth_dates.years, digits)
+    return _first_rows(con, relation.sql, conditions)
+
+
+def _identity_named(columns: list[tuple[str, str]], labels: dict[str, str],
+                    relation: _Relation, rules: LeakRules) -> list[str]:
+    """Columns of any type named like an identity field, but for encodings (tok_passport,
+    bf_given_name_w0) that hold numbers or flags."""
+    if relation.text:
+        return []
+    return [name for name, type_ in columns if rules.is_identity_column(labels[name])
+            and (_is_string(type_) or not rules.is_encoded_column(labels[name]))]
 
 
 def _identity_column_hits(con: duckdb.DuckDBPyConnection, relation: _Relation,
-                          named: dict[str, str]) -> _Hits:
-    """String columns named like an identity field (`named`: column -> its label): the rows
-    with a non-blank value (a CSV's row 1, its header, left out)."""
-    if not named:
-        return {}
+                          named: list[str]) -> _Hits:
+    """Columns named like an identity field: the rows with a value, neither NULL nor blank (a
+    CSV's row 1, its header, left out)."""
     after = "__row > 1 AND " if relation.header else ""
-    conditions = [f"{after}trim(CAST({_quoted(c)} AS VARCHAR)) <> ''" for c in named]
-    selects = ", ".join(f"min(__row) FILTER (WHERE {c}), count(*) FILTER (WHERE {c})"
-                        for c in conditions)
-    values = con.execute(f"SELECT {selects} FROM {relation.sql}").fetchone()
-    return {(column, "identity_column"): _Hit(values[2 * i], values[2 * i + 1])
-            for i, column in enumerate(named) if values[2 * i + 1]}
+    return _first_rows(con, relation.sql, {
+        (c, "identity_column"): f"{after}trim(CAST({_quoted(c)} AS VARCHAR)) <> ''"
+        for c in named})
 
 
 def _load_cells(con: duckdb.DuckDBPyConnection, relation: _Relation,
@@ -450,25 +575,71 @@ def _blank_json_ids(con: duckdb.DuckDBPyConnection, shapes: dict[str, str]) -> N
                     "WHERE contains(value, ?)", [pattern, f'"{key}"'])
 
 
+def _kept_whole(rules: LeakRules) -> str:
+    """One regular expression matching the tokens whose separators stay: any date (whatever
+    its year), decimals and periods (rules.separated_documents.keep)."""
+    shapes = [s.regex for s in rules.birth_dates.shapes] + rules.separated_documents.keep
+    return _sql_text("|".join(f"(?:{s})" for s in shapes))
+
+
+# `"key": "string"` or `"key": number` in a line of text; groups: key, string, number
+_JSON_PAIR = r'"((?:[^"\\]|\\.)*)"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?[0-9][0-9.eE+-]*))'
+
+
+def _json_key(text: str) -> str:
+    """A JSON key as written (`pr\\u00e9nom`) -> the key (`prénom`)."""
+    try:
+        return json.loads(f'"{text}"')
+    except ValueError:
+        return text
+
+
+def _json_key_hits(con: duckdb.DuckDBPyConnection, rules: LeakRules) -> _Hits:
+    """Lines of text (the cells) with a JSON key named like an identity field whose value is a
+    non-blank string or a number (`"surname": "..."`), by key; the hub's own values under such
+    keys (rules.json_keys) left out."""
+    pattern = _sql_text(_JSON_PAIR)
+    pairs = con.execute(f"""
+        SELECT first_row, rows, regexp_extract(pair, {pattern}, 1),
+               regexp_extract(pair, {pattern}, 2) || regexp_extract(pair, {pattern}, 3)
+        FROM (SELECT first_row, rows, unnest(regexp_extract_all(value, {pattern})) AS pair
+              FROM cells WHERE contains(value, '"'))""").fetchall()
+    lines: dict[str, dict[int, int]] = {}  # key -> first line -> lines of that text
+    for first, rows, written, value in pairs:
+        key = _json_key(written)
+        if rules.is_identity_key(key, value):
+            lines.setdefault(key, {})[first] = rows
+    return {(key, "identity_column"): _Hit(min(found), sum(found.values()))
+            for key, found in lines.items()}
+
+
 def _shaped_cells(con: duckdb.DuckDBPyConnection, rules: LeakRules) -> None:
-    """TEMP TABLE shaped(col, value, kind): cells with a document-number or birth-date token."""
+    """TEMP TABLE shaped(col, value, kind): cells with a document-number or birth-date token,
+    a document also when written with separators (N-661045, AB-123.456)."""
     token = _sql_text(rules.token)
+    separators = _sql_text(rules.separated_documents.separators)
+    years = rules.birth_dates.years
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE shaped AS
         WITH tokens AS (  -- both need a digit; the joint regex is a cheap first filter
             SELECT col, value, upper(unnest(regexp_extract_all(value, {token}))) AS t
             FROM cells WHERE regexp_matches(value, '[0-9]')
+        ), joined AS (  -- as producers normalise documents: the separators taken out
+            SELECT col, value, t FROM tokens
+            UNION ALL
+            SELECT col, value, regexp_replace(t, {separators}, '', 'g') FROM tokens
+            WHERE regexp_matches(t, {separators}) AND NOT regexp_full_match(t, {_kept_whole(rules)})
         ), documents AS (
             SELECT *, length(regexp_replace(t, '[^0-9]', '', 'g')) AS d,
                       length(regexp_replace(t, '[^A-Z]', '', 'g')) AS l
-            FROM tokens WHERE regexp_full_match(t, {_any(rules.document_numbers)})
+            FROM joined WHERE regexp_full_match(t, {_any(rules.document_numbers)})
         )
         SELECT DISTINCT col, value, 'document_number' AS kind FROM documents
-        WHERE {_document_condition(rules)}
+        WHERE {_document_condition(rules.document_numbers)}
         UNION
         SELECT DISTINCT col, value, 'birth_date' FROM tokens
         WHERE regexp_full_match(t, {_any(rules.birth_dates.shapes)})
-          AND ({_birth_date_condition(rules)})""")
+          AND ({_birth_date_condition(rules.birth_dates.shapes, years)})""")
 
 
 def _named_cells(con: duckdb.DuckDBPyConnection, rules: LeakRules, names: _Names) -> None:
@@ -524,10 +695,8 @@ def _name_like_hits(con: duckdb.DuckDBPyConnection, relation: _Relation,
 
 def _string_hits(con: duckdb.DuckDBPyConnection, relation: _Relation, strings: list[str],
                  labels: dict[str, str], rules: LeakRules, names: _Names) -> _Hits:
-    """Everything the string columns show: identity-named columns, then (id-shaped ids left
-    out) documents, birth dates, names and name-like text."""
-    hits = _identity_column_hits(con, relation, {
-        c: labels[c] for c in strings if not relation.text and rules.is_identity_column(labels[c])})
+    """Everything the string columns show (id-shaped ids left out): documents, birth dates,
+    names, and name-like text or, in lines of text, JSON keys named like an identity field."""
     aliases = {f"c{i}": name for i, name in enumerate(strings)}
     _load_cells(con, relation, aliases)
     if relation.text:
@@ -537,10 +706,10 @@ def _string_hits(con: duckdb.DuckDBPyConnection, relation: _Relation, strings: l
                         for alias, name in aliases.items() if labels[name] in rules.id_columns})
     _shaped_cells(con, rules)
     _named_cells(con, rules, names)
-    hits |= _value_hits(con, aliases)
-    if not relation.text:
-        hits |= _name_like_hits(con, relation, aliases, rules.name_like_text)
-    return hits
+    hits = _value_hits(con, aliases)
+    if relation.text:
+        return _json_key_hits(con, rules) | hits
+    return hits | _name_like_hits(con, relation, aliases, rules.name_like_text)
 
 
 def _header_labels(con: duckdb.DuckDBPyConnection, relation: _Relation,
@@ -560,19 +729,38 @@ def _scan_table(con: duckdb.DuckDBPyConnection, file: Path, relation: _Relation,
     described = con.execute(f"DESCRIBE SELECT * FROM {relation.sql}").fetchall()
     columns = [(name, type_) for name, type_, *_ in described if name != "__row"]
     order = [name for name, _ in columns]
-    strings = [name for name, type_ in columns
-               if "VARCHAR" in type_ or type_.startswith(("ENUM", "JSON"))]
-    dates = [name for name, type_ in columns if type_.startswith(("DATE", "TIMESTAMP"))]
     header = _header_labels(con, relation, order)
-    hits = _date_hits(con, relation, dates, rules)
-    if strings:
-        hits |= _string_hits(con, relation, strings, header, rules, names)
+    hits = _column_hits(con, relation, columns, header, rules, names)
     # A CSV's row 1 names its columns, unless row 1 is itself a leak (a headerless file).
     labels = header if all(h.row > 1 for h in hits.values()) else {c: c for c in order}
-    return [PatternFinding(str(file), relation.table, labels[column], kind, hit.row, hit.count,
-                           hit.distinct, relation.text)
-            for (column, kind), hit in
-            sorted(hits.items(), key=lambda i: (order.index(i[0][0]), KINDS.index(i[0][1])))]
+
+    def place(item: tuple[tuple[str, str], _Hit]) -> tuple[int, int, int]:
+        (column, kind), hit = item  # a JSON key of a text file, in no column, by its line
+        return (order.index(column), 0, KINDS.index(kind)) if column in order else \
+            (-1, hit.row, KINDS.index(kind))
+
+    return [PatternFinding(str(file), relation.table, labels.get(column, column), kind,
+                           hit.row, hit.count, hit.distinct, relation.text)
+            for (column, kind), hit in sorted(hits.items(), key=place)]
+
+
+def _column_hits(con: duckdb.DuckDBPyConnection, relation: _Relation,
+                 columns: list[tuple[str, str]], labels: dict[str, str], rules: LeakRules,
+                 names: _Names) -> _Hits:
+    """What each column (name, DuckDB type) shows, read as its type allows: identity-named
+    columns of any type, date columns by year, integer columns for all-digit shapes, string
+    columns (and lines of text) for everything."""
+    strings = [name for name, type_ in columns if _is_string(type_)]
+    dates = [name for name, type_ in columns if type_.startswith(("DATE", "TIMESTAMP"))]
+    integers = [name for name, type_ in columns
+                if type_ in _INTEGER_TYPES and rules.reads_integers_of(name)]
+    hits = _identity_column_hits(con, relation, _identity_named(columns, labels, relation,
+                                                                rules))
+    hits |= _date_hits(con, relation, dates, rules)
+    hits |= _integer_hits(con, relation, integers, rules)
+    if strings:
+        hits |= _string_hits(con, relation, strings, labels, rules, names)
+    return hits
 
 
 def _scan_relations(con: duckdb.DuckDBPyConnection, path: Path, rules: LeakRules,

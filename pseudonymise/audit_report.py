@@ -12,7 +12,15 @@ import json
 from itertools import groupby
 from pathlib import Path
 
-from pseudonymise.privacy_audit import BASELINE, HIGH, WARNING, Audit, AuditFinding
+from pseudonymise.privacy_audit import (
+    BASELINE,
+    HIGH,
+    PARTS,
+    WARNING,
+    Audit,
+    AuditFinding,
+    attack_heading,
+)
 
 CHECKS = {  # check -> (title, what to do), in the order the report lists them
     "leak": ("Cleartext identity at the hub",
@@ -21,6 +29,10 @@ CHECKS = {  # check -> (title, what to do), in the order the report lists them
     "manifest": ("Encoded extract does not match its manifest",
                  "Do not link this extract: ask its producer to encode it again with the "
                  "project key and the shipped rules, and to send the file with its manifest."),
+    "trace": ("File changed since the job log recorded it",
+              "Find out who changed the file after the run that wrote it: restore the version "
+              "the log records, or run that step again (its new entry then records the new "
+              "file). Until then nothing shows which run made it."),
     "log": ("Job log",
             "Compare the log with the last entry's hash kept outside the job and find out who "
             "changed it: the runs it records cannot be traced until this is explained."),
@@ -33,13 +45,6 @@ CHECKS = {  # check -> (title, what to do), in the order the report lists them
                "hardening option buys is in the README (Hardening)."),
     "disclosure": ("Disclosure", "Check the classes below before releasing record-level data."),
 }
-ATTACKS = {  # manifest attack -> heading; other attacks (tok_<name>) are headed by their token
-    "filter_as_configured": "name filter as sent",
-    "unhardened_filter": "name filter, hardening off",
-    "name_key_token": "name-key token",
-}
-PARTS = ("pooled", "within_birth_year")
-
 
 def _pct(share: float | None) -> str:
     return "n/a" if share is None else f"{100 * share:.1f} %"
@@ -114,7 +119,8 @@ def sources_section(audit: Audit) -> list[str]:
     rows = audit.figures.get("sources", [])
     if not rows:
         return ["No manifest was found in `encoded/`."]
-    troubled = {f.where.split(", ")[0] for f in audit.findings if f.check == "manifest"}
+    troubled = {f.where.split(", ")[0] for f in audit.findings
+                if f.check in ("manifest", "trace")}
 
     def state(source: str) -> str:
         files = {f"encoded/{source}.parquet", f"encoded/{source}.manifest.json"}
@@ -122,8 +128,8 @@ def sources_section(audit: Audit) -> list[str]:
 
     return [
         "Each encoded file against its manifest: SHA-256, key id, row count, counts that "
-        "reconcile (rows in = encoded + rejected), and the encoding spec and name rules "
-        "shipped in `rules/`.",
+        "reconcile (rows in = encoded + rejected; reject reasons cover the rejected rows), and "
+        "the encoding spec and name rules shipped in `rules/`.",
         "",
         *_table(["source", "rows in", "encoded", "rejected", "key id", "file and manifest"],
                 [[r["source"], _n(r["rows_in"]), _n(r["encoded"]), _n(r["rejected"]),
@@ -142,29 +148,25 @@ def _attack_names(rows: list[dict]) -> list[str]:
     return names
 
 
-def _attack_cell(shares: list[float | None], target: float, counted: bool,
-                 baselines: list[float | None] | None = None) -> str:
-    """`pooled / within birth year`, in bold where a share exceeds its baseline by more than
-    the target."""
+def _shares(shares: list[float | None], bold: list[bool]) -> str:
+    return " / ".join(f"**{_pct(s)}**" if b else _pct(s) for s, b in zip(shares, bold,
+                                                                             strict=True))
+
+
+def _attack_cell(row: dict, attack: str, target: float, counted: bool) -> str:
+    """`pooled / within birth year (the same from record counts alone)`, a share in bold
+    where it exceeds its own baseline by more than the target; an attack the hub does not
+    receive (`counted` false) without its baseline."""
+    shares = [row.get(f"{attack}.{p}") for p in PARTS]
     if all(s is None for s in shares):
         return "-"
-    baselines = baselines or [None] * len(shares)
-    return " / ".join(
-        f"**{_pct(s)}**" if counted and s is not None and s - (b or 0.0) > target
-        else _pct(s) for s, b in zip(shares, baselines, strict=True))
-
-
-def _token_heading(column: str, parts: list[str] | None) -> str:
-    """`tok_dob_given_key` made of [birth_date, given_key] -> `token: birth date + given key`."""
-    if not parts:
-        return f"token {column.removeprefix('tok_')}"
-    return "token: " + " + ".join(p.replace("_", " ") for p in parts)
-
-
-def _baseline_of(rows: list[dict], names: list[str]) -> str | None:
-    """The first attack whose rows carry what record counts alone give (the baseline)."""
-    return next((a for a in names if any(f"{a}.{BASELINE}.{PARTS[0]}" in r for r in rows)),
-                None)
+    baselines = [row.get(f"{attack}.{BASELINE}.{p}") for p in PARTS]
+    bold = [counted and s is not None and s - (b or 0.0) > target
+            for s, b in zip(shares, baselines, strict=True)]
+    cell = _shares(shares, bold)
+    if counted and any(b is not None for b in baselines):
+        cell += f" ({_shares(baselines, [False, False])})"
+    return cell
 
 
 def attack_section(audit: Audit) -> list[str]:
@@ -174,34 +176,23 @@ def attack_section(audit: Audit) -> list[str]:
     target = audit.figures.get("attack_target", 0.0)
     not_sent = audit.figures.get("attack_not_sent", [])
     names = _attack_names(rows)
-    shown_baseline = _baseline_of(rows, names)
     tokens = audit.figures.get("attack_tokens", {})
-    headings = [ATTACKS.get(a) or _token_heading(a, tokens.get(a)) for a in names]
-    if shown_baseline:
-        headings.append("record counts alone, no name encoding")
-
-    def cells(row: dict) -> list[str]:
-        shown = [_attack_cell([row.get(f"{a}.{p}") for p in PARTS], target, a not in not_sent,
-                              [row.get(f"{a}.{BASELINE}.{p}") for p in PARTS])
-                 for a in names]
-        if shown_baseline:
-            shown.append(_attack_cell([row.get(f"{shown_baseline}.{BASELINE}.{p}")
-                                       for p in PARTS], target, False))
-        return shown
-
+    headings = [attack_heading(a, tokens) for a in names]
     return [
         "Share of records whose name an attacker at the hub recovers by pairing the most "
         "frequent encodings with a public list of common names (each producer measured it on "
-        "its own cleartext). Each cell: over the whole extract / within each birth year. "
-        "\"hardening off\" is what the name filters would give without the hardening of "
-        "`rules/encoding.yaml` (equal to \"as sent\" when it switches none on); the hub "
-        "never receives it. \"Record counts alone\" is what the same attack recovers with no "
-        "name encoding at all, ranking each identity by its number of records, which the hub "
-        "sees anyway: a share near it means the encoding tells the attacker nothing more. "
-        f"In bold: more than {_pct(target)} above that.",
+        "its own cleartext). Each cell: over the whole extract / within each birth year, then "
+        "in brackets what the same attack recovers from record counts alone (no name "
+        "encoding: each identity ranked by its number of records, which the hub sees anyway); "
+        "a share near that means the encoding tells the attacker nothing more. In bold: more "
+        f"than {_pct(target)} above it. \"hardening off\" is what the name filters would give "
+        "without the hardening of `rules/encoding.yaml` (equal to \"as sent\" when it "
+        "switches none on); the hub never receives it.",
         "",
         *_table(["source", "name", *headings],
-                [[r["source"], r["field"].replace("_", " "), *cells(r)] for r in rows]),
+                [[r["source"], r["field"].replace("_", " "),
+                  *(_attack_cell(r, a, target, a not in not_sent) for a in names)]
+                 for r in rows]),
     ]
 
 
@@ -255,8 +246,10 @@ def log_section(audit: Audit) -> list[str]:
         return [f"`{log.get('file')}`: missing."]
     if not log["ok"]:
         return [f"`{log.get('file')}`: {entries}, hash chain BROKEN (see the findings)."]
-    return [f"`{log.get('file')}`: {entries}, hash chain intact. Hash of the last entry before "
-            f"this audit: `{log.get('last_hash')}`. Keep it outside the job (your notes, a "
+    files = _plural(log.get("files_compared", 0), "hub-side file")
+    return [f"`{log.get('file')}`: {entries}, hash chain intact; {files} it records as "
+            "written compared with the SHA-256 it logged. Hash of the last entry before this "
+            f"audit: `{log.get('last_hash')}`. Keep it outside the job (your notes, a "
             "ticket): a log cut short or rewritten whole shows only against it."]
 
 
@@ -272,6 +265,17 @@ def rules_section(audit: Audit) -> list[str]:
         "`rules/audit/leak_patterns.yaml`."]
 
 
+def _not_scanned(audit: Audit) -> str:
+    """` Not scanned: raw/, keys/ (producer-side) and audit/ (this audit's own).`, the folders
+    of the directory that the leak scan leaves out; empty when there are none."""
+    folders = audit.figures.get("not_scanned", [])
+    mine = [f"`{f}/`" for f in folders if f == "audit"]
+    theirs = [f"`{f}/`" for f in folders if f != "audit"]
+    parts = ([f"{', '.join(theirs)} (producer-side: they stay with the producers)"]
+             if theirs else []) + (["`audit/` (this audit's own report)"] if mine else [])
+    return f" Not scanned: {' and '.join(parts)}." if parts else ""
+
+
 def markdown(audit: Audit) -> str:
     sources = audit.figures.get("sources", [])
     key_ids = sorted({r["key_id"] for r in sources})
@@ -281,7 +285,7 @@ def markdown(audit: Audit) -> str:
         f"Job directory `{audit.directory}`, audited {_time(audit.figures.get('time'))}: "
         f"{_plural(len(sources), 'source')}, {keys}; "
         f"{_plural(audit.figures.get('files_scanned', 0), 'hub-side file')} scanned for names, "
-        "birth dates and document numbers.", "",
+        "birth dates and document numbers." + _not_scanned(audit), "",
         "## Findings", "", *findings_section(audit), "",
         "## Figures", "",
     ]

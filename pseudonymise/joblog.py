@@ -184,6 +184,19 @@ def verify_log(log_file: Path) -> LogCheck:
     return LogCheck(total, True, last_hash=prev if lines else None)
 
 
+def logged_outputs(log_file: Path, entries: int | None = None) -> dict[str, tuple[int, str]]:
+    """Each file the log's entries (its first `entries`; None: all) list as written -> (seq,
+    SHA-256) of the latest entry that does: a file rewritten by a later run is that run's."""
+    latest: dict[str, tuple[int, str]] = {}
+    for line in log_file.read_bytes().split(b"\n")[:entries]:
+        entry = _parse(line)
+        outputs = entry.get("outputs") if isinstance(entry, dict) else None
+        for record in outputs if isinstance(outputs, list) else []:
+            if isinstance(record, dict) and {"file", "sha256"} <= record.keys():
+                latest[str(record["file"])] = (int(entry["seq"]), str(record["sha256"]))
+    return latest
+
+
 def log_pseudonymise(config: JobConfig, result: PseudonymiseResult, raw_file: Path,
                      key_id: str) -> dict:
     """The entry of one `pseudonymise` run: raw extract in; encoded file, manifest and
@@ -209,8 +222,11 @@ def log_link(config: JobConfig, sources: list[LoadedSource], result: LinkResult)
 def log_audit(directory: Path, result: Audit, outputs: Iterable[Path],
               log_file: Path | None = None) -> dict | None:
     """The entry of one `audit` run: the hub-side files it read in, its report out. None when
-    the log's last line cannot be chained onto: the audit has reported that already."""
+    the log's hash chain is broken: an entry chained onto it would make a broken log look
+    continued (the audit has reported it)."""
     log_file = log_file or directory / LOG_FILE
+    if not verify_log(log_file).ok:
+        return None
     key_ids = {row.get("key_id") for row in result.figures.get("sources", [])}
     counts = {"high": len(result.high), "warnings": len(result.findings) - len(result.high),
               "files_scanned": result.figures.get("files_scanned", 0)}

@@ -5,16 +5,18 @@ outputs/, model/, logs/). The audit reads manifests, encoded extracts and hub ou
 a raw extract or a key, and writes findings first, then figures (`audit_report.py`):
 
 - manifests: each encoded file matches its manifest's SHA-256, key id and row count, counts
-  reconcile, one key id across sources, the encoding spec and name rules are the ones shipped
-  in rules/;
+  reconcile (reject reasons and notes included), one key id across sources, the encoding
+  spec and name rules are the ones shipped in rules/;
 - leak scan of every hub-side file (`audit.hub_side_files`, `audit.scan_patterns`);
 - encoding health of each Bloom-filter field (popcount, per-bit frequency);
 - the frequency attack figures each producer measured (manifest `frequency_attack`);
 - k-anonymity of the coded attributes kept per record;
-- the job log's hash chain.
+- the job log's hash chain, and every hub-side file it records as written against the
+  SHA-256 it logged.
 
 Thresholds are in rules/audit/checks.yaml. High-severity findings (a leak, a manifest that
-does not match, mixed key ids, a broken log) make the exit status non-zero.
+does not match, mixed key ids, a broken log, a file changed since it was logged) make the
+exit status non-zero.
 """
 
 from __future__ import annotations
@@ -50,6 +52,14 @@ class Audit:
     directory: Path
     findings: list[AuditFinding] = field(default_factory=list)
     figures: dict = field(default_factory=dict)
+    hashes: dict[Path, str] = field(default_factory=dict, repr=False)  # path -> SHA-256
+
+    def sha256(self, path: Path) -> str:
+        """The file's SHA-256, hashed once per audit (the manifests and the job log both
+        name the encoded files)."""
+        if path not in self.hashes:
+            self.hashes[path] = file_sha256(path)
+        return self.hashes[path]
 
     @property
     def high(self) -> list[AuditFinding]:
@@ -107,12 +117,17 @@ class _Read(BaseModel):
 class ManifestOutput(_Read):
     file: str
     sha256: str
+    rows: int | None = None
 
 
 class ManifestCounts(_Read):
     rows_in: int
     encoded: int
     rejected: int
+    # rejected rows carrying each reason (a row may carry several), and encoded rows with
+    # each note (a value treated as unknown); None in a manifest that has none
+    reject_reasons: dict[str, int] | None = None
+    encoded_with_notes: dict[str, int] | None = None
 
 
 class ManifestEncoding(_Read):
@@ -164,7 +179,7 @@ def parquet_readable(path: Path) -> bool:
 
 def check_encoded_file(audit: Audit, encoded: Path, manifest: Manifest, path: Path) -> None:
     """The encoded file is the one the manifest describes: hash, key id, rows."""
-    if file_sha256(encoded) != manifest.output.sha256:
+    if audit.sha256(encoded) != manifest.output.sha256:
         audit.add(HIGH, "manifest", encoded, f"SHA-256 differs from {path.name}: the file "
                   "was altered or replaced after encoding")
     if not parquet_readable(encoded):
@@ -178,6 +193,29 @@ def check_encoded_file(audit: Audit, encoded: Path, manifest: Manifest, path: Pa
         audit.add(HIGH, "manifest", encoded, "row count differs from the manifest's encoded")
 
 
+def count_problems(manifest: Manifest) -> list[str]:
+    """Why the manifest's counts cannot all be true (none: they reconcile). Every row read is
+    encoded or rejected; every rejected row carries at least one reason and a reason at most
+    every rejected row (a row may carry several, so the reasons may sum to more); a note is
+    counted on encoded rows; the output's rows are the encoded ones."""
+    counts, problems = manifest.counts, []
+    if counts.rows_in != counts.encoded + counts.rejected:
+        problems.append("rows in != encoded + rejected")
+    reasons = counts.reject_reasons
+    if reasons is not None and sum(reasons.values()) < counts.rejected:
+        problems.append(f"reject reasons account for {sum(reasons.values()):,} rows, fewer "
+                        f"than the {counts.rejected:,} rejected")
+    if reasons is not None and any(not 0 < n <= counts.rejected for n in reasons.values()):
+        problems.append(f"a reject reason counts more rows than the {counts.rejected:,} "
+                        "rejected, or none")
+    notes = counts.encoded_with_notes or {}
+    if any(not 0 < n <= counts.encoded for n in notes.values()):
+        problems.append(f"a note counts more rows than the {counts.encoded:,} encoded, or none")
+    if manifest.output.rows is not None and manifest.output.rows != counts.encoded:
+        problems.append("the output's rows != encoded")
+    return problems
+
+
 def check_manifest(audit: Audit, path: Path, shipped: dict[str, str]) -> dict | None:
     """One manifest against its encoded file and the shipped rules; its figures, or None."""
     manifest = read_manifest(path)
@@ -189,9 +227,8 @@ def check_manifest(audit: Audit, path: Path, shipped: dict[str, str]) -> dict | 
            "encoded": counts.encoded, "rejected": counts.rejected}
     if path.name != f"{manifest.source}.manifest.json":
         audit.add(HIGH, "manifest", path, f"made for source {manifest.source}")
-    if counts.rows_in != counts.encoded + counts.rejected:
-        audit.add(HIGH, "manifest", path, "counts do not reconcile: rows in != encoded + "
-                  "rejected")
+    for problem in count_problems(manifest):
+        audit.add(HIGH, "manifest", path, f"counts do not reconcile: {problem}")
     if manifest.encoding.spec_sha256 != shipped["encoding"]:
         audit.add(HIGH, "manifest", path, "encoded with another encoding spec than "
                   "rules/encoding.yaml")
@@ -307,22 +344,58 @@ def _flat(parts: dict, prefix: str) -> dict[str, float | None]:
 BASELINE = "counts_alone"  # what the attack gets from each identity's record count alone
 
 
+def baseline_of(parts: dict, part: str) -> float | None:
+    """What the attack gets from record counts alone in that partition (its own baseline)."""
+    baseline = parts.get(BASELINE)
+    value = baseline.get(part) if isinstance(baseline, dict) else None
+    return value if isinstance(value, int | float) else None
+
+
 def _worst_sent(attacks: dict[str, dict], rules: AttackRules
-                ) -> tuple[float, float, str, str] | None:
-    """(excess, share, attack, partition) of the attack on what the hub receives that does
-    best beyond its baseline: the share it recovers minus what ranking the identities by
-    their record counts alone recovers (the attacks in `not_sent` left out)."""
+                ) -> tuple[float, float, float | None, str, str] | None:
+    """(excess, share, baseline, attack, partition) of the attack on what the hub receives
+    that does best beyond its own baseline: the share it recovers minus what ranking the
+    identities by their record counts alone recovers (the attacks in `not_sent` left out)."""
     shares = []
     for attack, parts in attacks.items():
         if attack in rules.not_sent:
             continue
-        baseline = parts.get(BASELINE) if isinstance(parts.get(BASELINE), dict) else {}
         for part, share in parts.items():
             if isinstance(share, int | float):
-                base = baseline.get(part)
-                shares.append((share - (base if isinstance(base, int | float) else 0.0),
-                               share, attack, part))
+                base = baseline_of(parts, part)
+                shares.append((share - (base or 0.0), share, base, attack, part))
     return max(shares, default=None)
+
+
+ATTACKS = {  # manifest attack -> heading; other attacks (tok_<name>) are headed by their token
+    "filter_as_configured": "name filter as sent",
+    "unhardened_filter": "name filter, hardening off",
+    "name_key_token": "name-key token",
+}
+PARTS = {"pooled": "over the whole extract", "within_birth_year": "within birth years"}
+
+
+def attack_heading(attack: str, tokens: dict[str, list[str]]) -> str:
+    """`filter_as_configured` -> `name filter as sent`; `tok_dob_given_key` made of
+    [birth_date, given_key] -> `token: birth date + given key`."""
+    if attack in ATTACKS:
+        return ATTACKS[attack]
+    parts = tokens.get(attack)
+    if not parts:
+        return f"token {attack.removeprefix('tok_')}"
+    return "token: " + " + ".join(p.replace("_", " ") for p in parts)
+
+
+def _over_target(name_field: str, worst: tuple[float, float, float | None, str, str],
+                 tokens: dict[str, list[str]]) -> str:
+    """`given name of 2.5 % of records within birth years (name filter as sent), where
+    record counts alone give 0.9 %`: the numbers the report's table shows in that cell."""
+    _, share, base, attack, part = worst
+    where = PARTS.get(part, part.replace("_", " "))
+    alone = ", with no record-count figure to compare" if base is None else \
+        f", where record counts alone give {_pct(base)}"
+    return (f"{name_field.replace('_', ' ')} of {_pct(share)} of records {where} "
+            f"({attack_heading(attack, tokens)}){alone}")
 
 
 def _pct(share: float) -> str:
@@ -360,7 +433,8 @@ def attack_figures(audit: Audit, rules: AttackRules) -> list[dict]:
         if not figures:
             audit.add(WARNING, "attack", path, "no frequency-attack figures in the manifest",
                       NO_FIGURES)
-        audit.figures.setdefault("attack_tokens", {}).update(token_parts(manifest))
+        tokens = token_parts(manifest)
+        audit.figures.setdefault("attack_tokens", {}).update(tokens)
         over = []
         for name_field, attacks in figures.items():
             row: dict = {"source": manifest.source, "field": name_field}
@@ -369,10 +443,7 @@ def attack_figures(audit: Audit, rules: AttackRules) -> list[dict]:
             rows.append(row)
             worst = _worst_sent(attacks, rules)
             if worst is not None and worst[0] > rules.target:
-                excess, share, attack, part = worst
-                over.append(f"{name_field.replace('_', ' ')} of {_pct(share)} of records, "
-                            f"{_pct(excess)} more than record counts alone give ({attack}, "
-                            f"{part.replace('_', ' ')})")
+                over.append(_over_target(name_field, worst, tokens))
         if over:
             audit.add(WARNING, "attack", path, f"a frequency attack on what the hub receives "
                       f"recovers the {' and the '.join(over)}; the target is at most "
@@ -435,17 +506,43 @@ def check_log(audit: Audit, log_file: Path) -> dict:
     if not check.ok:
         audit.add(HIGH, "log", f"{audit.relative(log_file)}, entry {check.first_broken}",
                   f"hash chain broken: {check.reason}")
-    return row | {"entries": check.entries, "ok": check.ok, "last_hash": check.last_hash}
+    intact = check.entries if check.ok else (check.first_broken or 1) - 1
+    return row | {"entries": check.entries, "ok": check.ok, "last_hash": check.last_hash,
+                  "files_compared": check_logged_files(audit, log_file, intact)}
+
+
+def check_logged_files(audit: Audit, log_file: Path, entries: int) -> int:
+    """Each hub-side file of the directory that the log's first `entries` entries list as
+    written and that still exists, against the SHA-256 of the latest entry that lists it (the
+    audit's own report left out: each audit rewrites it); returns the files compared."""
+    from pseudonymise.audit import is_hub_side
+    from pseudonymise.joblog import logged_outputs
+
+    compared = 0
+    for name, (seq, sha256) in logged_outputs(log_file, entries).items():
+        relative = Path(name)
+        path = audit.directory / relative
+        if relative.is_absolute() or ".." in relative.parts or not is_hub_side(relative) \
+                or not path.is_file():
+            continue
+        compared += 1
+        if audit.sha256(path) != sha256:
+            audit.add(HIGH, "trace", path, f"changed since the job log recorded it (entry "
+                      f"{seq}): its SHA-256 is not the one logged")
+    return compared
 
 
 def run_audit(directory: Path, log_file: Path | None = None,
               rules: AuditRules | None = None) -> Audit:
     """Every check on a job directory; findings and figures (nothing written)."""
+    from pseudonymise.audit import skipped_folders
+
     rules = rules or AuditRules.load()
     audit = Audit(directory)
     audit.figures["time"] = datetime.now(UTC).isoformat(timespec="seconds")
     audit.figures["sources"] = check_manifests(audit)
     audit.figures["files_scanned"] = check_leaks(audit)
+    audit.figures["not_scanned"] = skipped_folders(directory)
     audit.figures["encoding_health"] = check_encodings(audit, rules.encoding_health)
     audit.figures["attack"] = attack_figures(audit, rules.attack)
     audit.figures["attack_target"] = rules.attack.target

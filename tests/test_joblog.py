@@ -18,6 +18,7 @@ from pseudonymise.joblog import (
     entry_hash,
     job_log,
     log_audit,
+    logged_outputs,
     verify_log,
 )
 from pseudonymise.keys import ProjectKey
@@ -147,6 +148,28 @@ def test_an_audit_logs_what_it_read_and_wrote(tmp_path: Path) -> None:
     log = tmp_path / "logs" / "job-log.jsonl"
     log.write_bytes(log.read_bytes()[:-1])  # a last line the audit cannot chain onto
     assert log_audit(tmp_path, result, [report]) is None
+
+
+def test_an_audit_does_not_continue_a_broken_log(tmp_path: Path) -> None:
+    log = three_entries(tmp_path)
+    entries = lines(log)
+    entries[1]["counts"]["rows_in"] = 7  # edited: its last line still chains on
+    write_lines(log, entries)
+    broken = log.read_bytes()
+    result = SimpleNamespace(figures={"sources": []}, findings=[], high=[])
+    assert log_audit(tmp_path, result, []) is None
+    assert log.read_bytes() == broken
+
+
+def test_logged_outputs_are_those_of_the_latest_entry(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "job-log.jsonl"
+    out = tmp_path / "out.parquet"
+    for n in range(3):
+        out.write_text(f"version {n}\n")
+        append_entry(log, command="link", workdir=tmp_path, inputs=[],
+                     outputs=[out] if n != 1 else [], key_id=None, counts={})
+    assert logged_outputs(log) == {"out.parquet": (3, file_sha256(out))}
+    assert logged_outputs(log, entries=2)["out.parquet"][0] == 1
 
 
 @pytest.fixture(scope="module")

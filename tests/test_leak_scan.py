@@ -80,7 +80,11 @@ def test_clean_hub_files_give_no_findings(tmp_path: Path) -> None:
     clean = tmp_path / "clean.parquet"
     pl.DataFrame({
         "record_id": ["PL00000001", "RP000000002"],
-        "tok_ssn": [676343022, 967650513],                   # integers are never read
+        "tok_ssn": pl.Series([12884367651230976543, 967650513123456789], dtype=pl.UInt64),
+        "bf_given_name_w1": pl.Series([676343022, 2], dtype=pl.UInt64),  # bits, not a number
+        "bf_given_name_pop": pl.Series([54, 39], dtype=pl.Int16),
+        "dob_placeholder": [True, False],                    # encodings: named, not identities
+        "n_records": [3, 672837],
         "nationality": ["MAR", "CIV"],
         "direction": ["ENTRY", "out"],
         "border_post": ["BENI-ENSAR", "NDR-BNI-ANSAR"],
@@ -98,7 +102,19 @@ def test_clean_hub_files_give_no_findings(tmp_path: Path) -> None:
     run.write_text('{"key_id": "k1-f8ebdd02d2c98b16", "seconds": {"load": 2.56},\n'
                    f' "sha256": "{sha}",\n'
                    ' "identity_id": "social_security:2f1f1fa002e5b039", "month": "2019-01-01"}\n')
-    assert scan_patterns([clean, counts, run]) == []
+    # separators that are no document's: timestamps, decimals, periods, versions
+    model = tmp_path / "model.json"
+    model.write_text('{"created": "2026-12-03T21:38:51+00:00", "m": 1.23456789, '
+                     '"u": 1.234567e-05, "v": "0.1.0", "periods": ["2019-Q1", "Q1-2019", '
+                     '"2019-W01"], "post": "NDR-BNI-ANSAR"}\n')
+    # JSON keys named like identity fields with no identity under them
+    manifest = tmp_path / "border.manifest.json"
+    manifest.write_text('{"software": {"name": "migralink"},\n "codes": '
+                        '{"birth_date_placeholder": "true when 01-01 or 31-12"},\n'
+                        ' "given_name": {"pooled": 0.1}, "surname": null, "passport": "",\n'
+                        ' "dob_given_key": ["birth_date", "given_key"], "address": true,\n'
+                        ' "encoded_with_notes": {"birth_date_part_unknown(date_of_birth)": 64}}\n')
+    assert scan_patterns([clean, counts, run, model, manifest]) == []
 
 
 def test_headerless_csv_names_columns_by_position(tmp_path: Path) -> None:
@@ -194,7 +210,9 @@ def test_columns_named_like_an_identity_field(tmp_path: Path) -> None:
         "Prénom": ["ab", None, None],
         "num_passeport": [None, None, "—"],
         "border_post": ["TNG-AIR", "RAK-AIR", "TNG-AIR"],
-        "given_name_key": [1, 2, 3],                    # integers: tokens, never values
+        "tok_given_name_key": [1, 2, 3],                # encodings: tokens, never values
+        "given_name_key": [None, None, 7],              # of any type, when not an encoding
+        "tok_passport": [None, "AE", None],             # a string in an encoding's column
     }).write_parquet(tmp_path / "persons.parquet")
     (tmp_path / "people.csv").write_text("citizenship;nom\nMAR;\nSEN;x\n")
     findings = scan_patterns([tmp_path / "persons.parquet", tmp_path / "people.csv"])
@@ -203,6 +221,8 @@ def test_columns_named_like_an_identity_field(tmp_path: Path) -> None:
         ("persons.parquet", "-", "Date of birth", "identity_column", 2, 1),
         ("persons.parquet", "-", "Prénom", "identity_column", 1, 1),
         ("persons.parquet", "-", "num_passeport", "identity_column", 3, 1),
+        ("persons.parquet", "-", "given_name_key", "identity_column", 3, 1),
+        ("persons.parquet", "-", "tok_passport", "identity_column", 2, 1),
         ("people.csv", "-", "nom", "identity_column", 3, 1),
     ]
     assert "column named like an identity field" in findings[0].what
@@ -273,3 +293,63 @@ def test_ids_in_json_text_are_left_out_by_key(tmp_path: Path) -> None:
         ("splink_model.json", "-", "line", "document_number", 4, 1),
         ("runs.jsonl", "-", "line", "document_number", 2, 1),
         ("runs.jsonl", "-", "line", "name", 2, 1)]
+
+
+def test_integer_columns_are_read_for_all_digit_shapes(tmp_path: Path) -> None:
+    """Social-security numbers and yyyymmdd birth dates stored as integers are found; keyed
+    tokens (64-bit), counts, years and Bloom-filter words are not."""
+    pl.DataFrame({
+        "ref": pl.Series([None, 676343022, -967650513], dtype=pl.Int64),
+        "born": pl.Series([20190104, 19700514, 19591231], dtype=pl.UInt32),
+        "tok_ssn": pl.Series([12884367651230976543, 9676505131234567890, 42], dtype=pl.UInt64),
+        "bf_given_name_w1": pl.Series([676343022, 19700514, 3], dtype=pl.UInt64),
+        "persons": [672837, 17, 12345678],
+        "year": [2019, 1970, 2025],
+    }).write_parquet(tmp_path / "persons.parquet")
+    findings = scan_patterns([tmp_path / "persons.parquet"])
+    assert summary(findings, tmp_path) == [
+        ("persons.parquet", "-", "ref", "document_number", 2, 2),
+        ("persons.parquet", "-", "born", "birth_date", 2, 2),
+    ]
+
+
+def test_integer_shapes_fit_in_max_digits() -> None:
+    """Values longer than max_digits are not read: every integer shape must fit in it."""
+    import re._parser as sre  # the widths of a regular expression, for the check only
+
+    rules = LeakRules.load()
+    for shape in rules.integer_documents() + rules.integer_dates():
+        assert sre.parse(shape.regex).getwidth()[1] <= rules.integer_columns.max_digits
+
+
+def test_documents_written_with_separators(tmp_path: Path) -> None:
+    """As producers normalise them (separators out), but a date or a decimal stays whole."""
+    log = tmp_path / "link.log"
+    log.write_text("retry N-661045\nrecord AB-123.456 skipped\nssn 123/456/789\n"
+                   "m = 1.23456789 at 2026-12-03T21:38:51, born 1970-0514\n"
+                   "in 2019-Q1, 12.345.678 records, 1.234567e-05\n")
+    extract = tmp_path / "notes.parquet"
+    pl.DataFrame({"note": ["ok", "passport AE-065.2923", "2019-01-04"]}).write_parquet(extract)
+    findings = scan_patterns([log, extract])
+    assert [(f.column, f.kind, f.row, f.count) for f in findings] == [
+        ("line", "document_number", 1, 3), ("note", "document_number", 2, 1)]
+    assert_never_quoted(findings, "661045", "AE-065.2923", "123/456/789")
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_json_keys_named_like_identity_fields(tmp_path: Path, suffix: str) -> None:
+    """A value under a key named like an identity field is a leak whatever it looks like
+    (`Zqbavik` is in no name table); empty values, objects and the hub's own keys are not."""
+    text = tmp_path / f"people{suffix}"
+    text.write_text('{"person_id": "P2747c8535bbf41b", "first_name": "Zqbavik"}\n'
+                    '{"surname": null, "Passport": "", "given_name": {"pooled": 0.1}}\n'
+                    '{"software": {"name": "migralink"}, "linker_uid": "dvn12345"}\n'
+                    '{"pr\\u00e9nom": "Zqcevik", "n": 2, "surname": 12}\n'
+                    '{"first_name": "Zqbavik", "surname": " "}\n')
+    findings = scan_patterns([text])
+    assert [(f.where(tmp_path), f.count) for f in findings] == [
+        (f"people{suffix}, line 1, key first_name", 2),
+        (f"people{suffix}, line 4, key prénom", 1),
+        (f"people{suffix}, line 4, key surname", 1)]
+    assert findings[0].what == "2 lines with a value under a JSON key named like an identity field"
+    assert_never_quoted(findings, "Zqbavik", "Zqcevik")
