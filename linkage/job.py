@@ -113,7 +113,7 @@ def run_link(config: JobConfig) -> LinkResult:
             f"SELECT count(*) FROM {predictions.physical_name}").fetchone()[0],
     }
     counts.update(build_person_tables(con))
-    counts.update(run_indicators_for(con, config))
+    counts["indicator_cells"] = run_indicators_for(con, config)  # rows of each table, not persons
     lap("events_indicators")
     result = LinkResult(con, sources[0].manifest["key_id"], counts, seconds,
                         warnings=input_warnings(sources), model_warnings=model.warnings)
