@@ -17,16 +17,21 @@ TODAY = date(2026, 1, 1)
 GOOD = "B1;03/05/2021;E;CMN-AIR;CNIE;BK123456;EL IDRISSI;MOHAMMED;M;14/05/1970;MAR"
 
 
-def test_cli_error_is_one_line(demo_config, monkeypatch) -> None:
-    write_border(demo_config, GOOD.rsplit(";", 1)[0],
-                 header=BORDER_HEADER.replace(";nationalite", ""))
+def pseudonymise_border(demo_config, monkeypatch):
+    """`migralink pseudonymise --source border` on the demo config, with a fresh key."""
     from pseudonymise.keys import write_key
 
     monkeypatch.setenv("MIGRALINK_PASSPHRASE", "passphrase")
     write_key(demo_config.at(demo_config.key.file), "passphrase")
-    result = CliRunner().invoke(app, ["pseudonymise", "--config", "configs/demo.yaml",
-                                      "--source", "border", "--workdir",
-                                      str(demo_config.workdir)])
+    return CliRunner().invoke(app, ["pseudonymise", "--config", "configs/demo.yaml",
+                                    "--source", "border", "--workdir", str(demo_config.workdir)])
+
+
+def test_cli_error_is_one_line(demo_config, monkeypatch) -> None:
+    write_border(demo_config, GOOD.rsplit(";", 1)[0],
+                 header=BORDER_HEADER.replace(";nationalite", ""))
+
+    result = pseudonymise_border(demo_config, monkeypatch)
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "border_crossings.csv" in lines[0] and "nationalite" in lines[0]
@@ -165,7 +170,6 @@ def test_identity_in_a_clear_field_is_rejected(demo_config) -> None:
 
 def test_a_mapping_that_sends_identities_in_clear_stops_the_job(demo_config, key,
                                                                 monkeypatch) -> None:
-    from pseudonymise.keys import write_key
 
     write_border(demo_config, GOOD)
     pseudonymise_source(demo_config, "border", key, today=TODAY)
@@ -174,11 +178,7 @@ def test_a_mapping_that_sends_identities_in_clear_stops_the_job(demo_config, key
     rows += [GOOD.replace("B1;", f"DOC{i};").replace("BK123456", f"DOC{i}")
              for i in range(12)]  # 12 of 50 rows: a mapping mistake, not a coincidence
     write_border(demo_config, *rows)
-    monkeypatch.setenv("MIGRALINK_PASSPHRASE", "passphrase")
-    write_key(demo_config.at(demo_config.key.file), "passphrase")
-    result = CliRunner().invoke(app, ["pseudonymise", "--config", "configs/demo.yaml",
-                                      "--source", "border", "--workdir",
-                                      str(demo_config.workdir)])
+    result = pseudonymise_border(demo_config, monkeypatch)
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1
