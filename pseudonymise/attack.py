@@ -10,6 +10,7 @@ Nothing here writes a file: guesses and scores stay in memory.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,24 +128,24 @@ def score_attack(result: AttackResult, encoded: pl.DataFrame, truth: pl.Series) 
     return score_hits(recovered(result, encoded, truth), truth)
 
 
+def _regrouped(shares: Iterable[tuple[str, float]], key: Callable[[str], str | None]
+               ) -> dict[str, float]:
+    """Shares summed under `key` of each name (names whose key is None left out)."""
+    out: dict[str, float] = {}
+    for name, share in shares:
+        if (group := key(name)) is not None:
+            out[group] = out.get(group, 0.0) + share
+    return out
+
+
 def load_public(path: Path, kind: NameKind, rules: NameRules | None = None) -> dict[str, float]:
     """A public frequency list (CSV `name,share`, `#` comments) with names normalised the way
     producers normalise them; spellings of one name add up."""
     table = pl.read_csv(path, comment_prefix="#", schema={"name": pl.String, "share": pl.Float64})
-    public: dict[str, float] = {}
-    for name, share in table.iter_rows():
-        canonical = normalise_name(name, kind, rules)
-        if canonical is not None:
-            public[canonical] = public.get(canonical, 0.0) + share
-    return public
+    return _regrouped(table.iter_rows(), lambda name: normalise_name(name, kind, rules))
 
 
 def by_phonetic_key(public: dict[str, float], length: int,
                     rules: NameRules | None = None) -> dict[str, float]:
-    """Shares of phonetic keys (what `tok_<field>_key` encodes): shares of names add up."""
-    keyed: dict[str, float] = {}
-    for name, share in public.items():
-        key = phonetic_key(name, length, rules)
-        if key is not None:
-            keyed[key] = keyed.get(key, 0.0) + share
-    return keyed
+    """Shares of phonetic keys (what the blocking tokens combine): shares of names add up."""
+    return _regrouped(public.items(), lambda name: phonetic_key(name, length, rules))
