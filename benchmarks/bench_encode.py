@@ -248,7 +248,19 @@ class ReferenceEncoder:
         for doc_type in DOC_TYPES:
             number = normalise_document(record[f"doc_{doc_type}"])
             out[f"tok_{doc_type}"] = self.tok(f"doc/{doc_type}", number)
+        for doc_type in self.spec.tokens.documents.near:
+            number = normalise_document(record[f"doc_{doc_type}"])
+            out[f"tok_{doc_type}_near"] = None if number is None else [
+                self.tok(f"doc/{doc_type}/near", variant) for variant in near_variants(number)]
         return out
+
+
+def near_variants(number: str) -> list[str]:
+    """The number, then the number with each character left out in turn (none from a
+    one-character number): what pseudonymise.encode.near_tokens hashes, in its order."""
+    if len(number) == 1:
+        return [number]
+    return [number] + [number[:i] + number[i + 1:] for i in range(len(number))]
 
 
 def salt_of(record: dict[str, Any], salt: str) -> str:

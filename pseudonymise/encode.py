@@ -237,7 +237,10 @@ class IdentityEncoder:
             if len(other):
                 numbers = normalise_documents(rows[f"doc_{t}"].gather(other))
                 out = out.with_columns(out[f"tok_{t}"].scatter(other, tokens(numbers, keys[t])))
-        return out.select(f"tok_{t}" for t in DOC_TYPES)
+        near = [near_tokens(normalise_documents(rows[f"doc_{t}"]),
+                            self.key.field_key(f"doc/{t}/near")).alias(f"tok_{t}_near")
+                for t in self.spec.tokens.documents.near]
+        return out.select(f"tok_{t}" for t in DOC_TYPES).with_columns(near)
 
     def name_columns(self, rows: pl.DataFrame, field: str, dates: pl.DataFrame
                      ) -> pl.DataFrame:
@@ -345,6 +348,24 @@ class IdentityEncoder:
                          pl.col("nationality").cast(pl.String))],
             how="horizontal",
         )
+
+
+def near_tokens(numbers: pl.Series, key: bytes) -> pl.Series:
+    """Per normalised number: the tokens of the number and of every number made by leaving
+    one character out, in position order. Two numbers share a token when they are one
+    substitution, one adjacent transposition, one insertion or one deletion apart (a
+    symmetric deletion neighbourhood). Made once per distinct number; null stays null."""
+    number = pl.col("number")
+    distinct = numbers.drop_nulls().unique().to_frame("number")
+    longest = distinct["number"].str.len_chars().max() or 0
+    left_out = [pl.when(number.str.len_chars() > max(i, 1))
+                .then(number.str.slice(0, i) + number.str.slice(i + 1)) for i in range(longest)]
+    table = distinct.lazy().with_columns(
+        pl.concat_list([token_expr(v, key) for v in (number, *left_out)])
+        .list.drop_nulls().alias("token")).collect(engine="streaming")
+    return (numbers.to_frame("number")
+            .join(table, on="number", how="left", maintain_order="left")
+            .get_column("token").alias(numbers.name))
 
 
 def placeholder_expr() -> pl.Expr:

@@ -49,8 +49,14 @@ class BloomSpec(_Spec):
         return self.bits * (2 if self.balance else 1) // 64
 
 
+DocumentType = Literal["national_id", "passport", "permit", "ssn"]
+
+
 class DocumentTokens(_Spec):
     normalise: str
+    # Types that also get `tok_<type>_near`: tokens of the number with each character left
+    # out in turn (and of the whole number), so numbers one keying error apart share one.
+    near: list[DocumentType] = []
 
 
 class BirthDateTokens(_Spec):

@@ -211,3 +211,20 @@ def test_identity_flips_need_a_name_field() -> None:
     with pytest.raises(ValueError, match="identity_flips"):
         BloomSpec(fields=["address"], identity_flips=4)
     assert BloomSpec(fields=["given_name"], identity_flips=4).identity_flips == 4
+
+
+def test_near_tokens_share_one_token_across_one_keying_error() -> None:
+    """Symmetric deletion neighbourhood: one wrong digit, two adjacent digits swapped, one
+    digit missing share a token with the original; two wrong digits far apart do not."""
+    from benchmarks.bench_encode import near_variants
+    from pseudonymise.encode import near_tokens, token
+
+    key = b"k" * 32
+    original, *others = ["9564208", "9564008", "9564028", "956208", "1564201", None]
+    lists = near_tokens(pl.Series("n", [original, *others]), key).to_list()
+    first = set(lists[0])
+    shared = [len(first & set(other)) > 0 for other in lists[1:5]]
+    assert shared == [True, True, True, False]
+    assert lists[5] is None
+    # 7 characters: the whole number and 7 left-out variants, as the reference makes them
+    assert lists[0] == [token(key, v) for v in near_variants(original)] and len(lists[0]) == 8
