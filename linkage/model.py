@@ -14,7 +14,7 @@ import duckdb
 from splink import DuckDBAPI, Linker, SettingsCreator
 from splink.internals.splink_dataframe import SplinkDataFrame
 
-from linkage.rules import NEVER, Encodings, LinkageRules, as_comparison_sql, expand
+from linkage.rules import NEVER, BlockingPass, Encodings, LinkageRules, as_comparison_sql, expand
 
 
 class _Collect(logging.Handler):
@@ -50,7 +50,7 @@ def settings(rules: LinkageRules, encodings: Encodings) -> dict[str, Any]:
         levels = []
         for level in comparison.levels:
             condition = "ELSE" if level.else_ else expand(level.sql or "", encodings)
-            if condition == NEVER:
+            if condition == NEVER or encodings.lacks(condition):
                 continue
             entry: dict[str, Any] = {
                 "sql_condition": as_comparison_sql(condition),
@@ -58,6 +58,9 @@ def settings(rules: LinkageRules, encodings: Encodings) -> dict[str, Any]:
             }
             if level.null_level:
                 entry["is_null_level"] = True
+            if level.tf:
+                entry["tf_adjustment_column"] = level.tf
+                entry["tf_adjustment_weight"] = level.tf_weight
             levels.append(entry)
         comparisons.append({
             "output_column_name": comparison.name,
@@ -69,14 +72,21 @@ def settings(rules: LinkageRules, encodings: Encodings) -> dict[str, Any]:
         "unique_id_column_name": "unique_id",
         "comparisons": comparisons,
         "blocking_rules_to_generate_predictions": [
-            {"blocking_rule": expand(p.sql, encodings), "sql_dialect": "duckdb"}
-            for p in rules.blocking
-        ],
+            blocking_rule(p, encodings) for p in rules.blocking
+            if not encodings.lacks(expand(p.sql, encodings))],
         "retain_matching_columns": False,
         "retain_intermediate_calculation_columns": False,
         "additional_columns_to_retain": ["source_dataset"],
         "max_iterations": 20,
     }
+
+
+def blocking_rule(blocking: BlockingPass, encodings: Encodings) -> dict[str, Any]:
+    rule: dict[str, Any] = {"blocking_rule": expand(blocking.sql, encodings),
+                            "sql_dialect": "duckdb"}
+    if blocking.explode:
+        rule["arrays_to_explode"] = list(blocking.explode)
+    return rule
 
 
 @dataclass
@@ -86,17 +96,27 @@ class TrainedModel:
     warnings: list[str]
 
     def predict(self) -> SplinkDataFrame:
-        """Scored candidate pairs at or above half the link threshold (the rest never link)."""
-        floor = min(0.5, self.rules.threshold.match_probability)
-        return self.linker.inference.predict(threshold_match_probability=floor)
+        """Scored candidate pairs at or above the rules' score floor (the rest never link,
+        and add next to nothing to the expected number of matches)."""
+        return self.linker.inference.predict(
+            threshold_match_probability=self.rules.threshold.score_floor)
+
+    def link_at(self, threshold: float) -> None:
+        """Link (and cluster) at `threshold` from now on: the rules' own, or one chosen from
+        the trained model."""
+        chosen = self.rules.threshold.model_copy(update={"match_probability": threshold})
+        self.rules = self.rules.model_copy(update={"threshold": chosen})
 
     def model_json(self) -> dict[str, Any]:
         return self.linker.misc.save_model_to_json()
 
 
-def train(con: duckdb.DuckDBPyConnection, rules: LinkageRules, encodings: Encodings
-          ) -> TrainedModel:
-    """Build the linker on the `identities` table and estimate its parameters."""
+def train(con: duckdb.DuckDBPyConnection, rules: LinkageRules, encodings: Encodings,
+          labels: bool = False) -> TrainedModel:
+    """Build the linker on the `identities` table and estimate its parameters: the prior
+    from deterministic rules, u by random sampling, m by EM over the rules' passes and then,
+    when `labels` (a clerical_labels table made by linkage.labels), m from the labelled
+    matches, which replaces EM's."""
     collector = _collect_splink_warnings()
     db_api = DuckDBAPI(connection=con)
     table = db_api.register("identities")
@@ -112,5 +132,10 @@ def train(con: duckdb.DuckDBPyConnection, rules: LinkageRules, encodings: Encodi
     )
     for sql in training.em_passes:
         linker.training.estimate_parameters_using_expectation_maximisation(
-            expand(sql, encodings))
+            expand(sql, encodings), max_pairs=training.em_max_pairs)
+    if labels:
+        con.execute("CREATE OR REPLACE VIEW clerical_matches AS SELECT source_dataset_l, "
+                    "unique_id_l, source_dataset_r, unique_id_r FROM clerical_labels "
+                    "WHERE is_match").fetchall()  # fetched: splink needs the connection free
+        linker.training.estimate_m_from_pairwise_labels("clerical_matches")
     return TrainedModel(linker, rules, collector.messages)

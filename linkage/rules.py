@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -23,6 +24,9 @@ class _Rule(BaseModel):
 class BlockingPass(_Rule):
     name: str
     sql: str
+    # list columns unnested before the join (splink's arrays_to_explode): the pass then
+    # pairs records that share any one element, e.g. a tok_<document>_near token
+    explode: list[str] = []
 
 
 class Level(_Rule):
@@ -30,6 +34,10 @@ class Level(_Rule):
     sql: str | None = None
     null_level: bool = False
     else_: bool = Field(False, alias="else")
+    # term-frequency adjustment: the level counts more when the value of this exact token
+    # column is rare and less when it is common (u from the value's frequency, not the level's)
+    tf: str | None = None
+    tf_weight: float = Field(1.0, gt=0, le=1)
 
     @model_validator(mode="after")
     def _sql_or_else(self) -> Level:
@@ -58,10 +66,52 @@ class Training(_Rule):
     u_max_pairs: float = Field(5e6, gt=0)
     seed: int = 1
     em_passes: list[str] = Field(min_length=1)
+    # each EM pass on at most about this many pairs (splink samples records, hash-based and
+    # deterministic): a pass on birth date alone grows with the square of the population
+    em_max_pairs: float | None = Field(2e6, gt=0)
 
 
 class Threshold(_Rule):
+    # fixed: link pairs at or above match_probability; expected_f1: at the threshold of
+    # highest expected F1 under the trained model (linkage/quality.py), stated in the run
+    choose: Literal["fixed", "expected_f1"] = "fixed"
     match_probability: float = Field(0.9, gt=0, lt=1)
+    # pairs scored below this are dropped (they never link, but count in expected recall)
+    score_floor: float = Field(0.01, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _floor_below(self) -> Threshold:
+        if self.score_floor > self.match_probability:
+            raise ValueError(f"threshold: score_floor {self.score_floor} is above "
+                             f"match_probability {self.match_probability}")
+        return self
+
+
+class Budget(_Rule):
+    # `link` refuses a plan whose blocking passes make more comparisons (unless --force)
+    max_comparisons: float = Field(2e8, gt=0)
+
+
+DOCUMENT_TYPES = ("national_id", "passport", "permit", "ssn")
+
+
+class Clustering(_Rule):
+    """After the connected components of links: no person holds two different documents of
+    one type unless two identities carrying them are linked directly at >= direct_link
+    (a renewed passport, a second SSN); oversized clusters are split at split_thresholds."""
+
+    documents: list[Literal["national_id", "passport", "permit", "ssn"]] = list(DOCUMENT_TYPES)
+    direct_link: float = Field(0.95, gt=0, lt=1)
+    max_size: int = Field(50, ge=2)
+    split_thresholds: list[float] = [0.99, 0.999, 0.9999]
+
+    @model_validator(mode="after")
+    def _increasing(self) -> Clustering:
+        t = self.split_thresholds
+        if any(not 0 < x < 1 for x in t) or any(a >= b for a, b in zip(t, t[1:],
+                                                                        strict=False)):
+            raise ValueError(f"clustering: split_thresholds {t} must rise, each in (0, 1)")
+        return self
 
 
 class LinkageRules(_Rule):
@@ -70,6 +120,8 @@ class LinkageRules(_Rule):
     comparisons: list[Comparison] = Field(min_length=1)
     training: Training
     threshold: Threshold = Threshold()
+    budget: Budget = Budget()
+    clustering: Clustering = Clustering()
 
 
 def load_rules(path: Path) -> LinkageRules:
@@ -88,6 +140,8 @@ class Encodings:
     flips: dict[str, int] = field(default_factory=dict)  # Bloom field -> identity flips
     # Bloom field -> median popcount of its plain filters (before flips), from the data
     popcounts: dict[str, float] = field(default_factory=dict)
+    # every encoded column; empty when not known (then no rule is checked against it)
+    columns: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, columns: list[str], spec: dict,
@@ -107,7 +161,14 @@ class Encodings:
                  for name in group["fields"] if group.get("identity_flips")}
         plain = {f: unflipped_popcount(p, 64 * words[f], flips.get(f, 0))
                  for f, p in (popcounts or {}).items() if f in words}
-        return cls(words, salts, flips, plain)
+        return cls(words, salts, flips, plain, frozenset(columns))
+
+    def lacks(self, sql: str) -> list[str]:
+        """Columns an (expanded) rule reads that the extracts do not have, e.g. the
+        tok_<document>_near tokens of a spec with `documents.near` off."""
+        if not self.columns:
+            return []
+        return sorted({m.group(2) for m in _SIDE.finditer(sql)} - self.columns)
 
     def threshold(self, field: str, plain: float) -> float:
         """The Dice bound to use on `field` for a bound written on plain filters: the same

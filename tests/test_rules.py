@@ -68,7 +68,8 @@ def test_encodings_from_a_manifest_spec() -> None:
     columns = [f"bf_given_name_w{i}" for i in range(4)] + ["bf_given_name_pop", "tok_ssn"]
     spec = {"bloom": {"names": {"fields": ["given_name"], "salt": "birth_year"}}}
     assert Encodings.of(columns, spec) == Encodings({"bf_given_name": 4},
-                                                    {"bf_given_name": "birth_year"})
+                                                    {"bf_given_name": "birth_year"},
+                                                    columns=frozenset(columns))
     assert Encodings.of(columns, {}).salts == {}
 
 
@@ -99,3 +100,19 @@ def test_rules_errors_name_the_file(tmp_path: Path) -> None:
                     "em_passes: []}\n")
     with pytest.raises(ConfigError, match=r"r.yaml: blocking: List should have at least 1"):
         load_rules(path)
+
+
+def test_rules_reading_absent_columns_are_left_out() -> None:
+    """A spec without documents.near: the near level and pass drop out, the rest stays."""
+    rules = load_rules(RULES_DIR / "linkage" / "default.yaml")
+    columns = [f"bf_{f}_w{i}" for f in ("given_name", "family_name") for i in range(4)] + [
+        "bf_given_name_pop", "bf_family_name_pop", "tok_ssn", "tok_national_id",
+        "tok_passport", "tok_permit", "tok_dob_full", "tok_dob_full_transposed",
+        "tok_dob_year_month", "tok_dob_year", "tok_dob_given_key", "tok_dob_family_key",
+        "tok_name_keys", "dob_placeholder", "birth_year", "sex", "nationality"]
+    model = settings(rules, Encodings.of(columns, {}))
+    passes = [b["blocking_rule"] for b in model["blocking_rules_to_generate_predictions"]]
+    assert len(passes) == len(rules.blocking) - 4 and not any("_near" in p for p in passes)
+    ssn = next(c for c in model["comparisons"] if c["output_column_name"] == "ssn")
+    assert [lv["label_for_charts"] for lv in ssn["comparison_levels"]] == [
+        "missing", "same", "different"]
