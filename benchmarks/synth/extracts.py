@@ -99,11 +99,17 @@ def with_identity(events: pl.DataFrame, source: str, pop: Population,
 
 
 def finish(df: pl.DataFrame, source: str, pop: Population, rng: np.random.Generator,
-           offset: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Sort by date, number the records, add record noise; return (raw rows, truth rows)."""
+           offset: int = 0, until: int | None = None, on: str = "_day"
+           ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Sort by date, number the records, add record noise; return (raw rows, truth rows).
+    With `until` (a day number), only rows whose day column `on` is at most `until` are
+    returned; they are numbered and noised as in the whole extract, so an extract cut at a
+    date holds exactly the whole extract's rows up to that date."""
     df = df.sort(["_day", "_tie"])
     df = df.with_columns(ids(source, df.height, offset).alias(COLUMNS[source][0]))
     df = add_record_noise(df, source, pop, IDENTITY_COLUMNS[source], rng)
+    if until is not None:
+        df = df.filter(pl.col(on) <= until)
     truth = df.select(pl.lit(source).alias("source"),
                       pl.col(COLUMNS[source][0]).alias("record_id"),
                       pl.col("pid").alias("person_id"))
@@ -149,7 +155,8 @@ def _group_index(pop: Population) -> np.ndarray:
     return np.array([lookup[g] for g in pop.group.tolist()], dtype=np.int64)
 
 
-def border(pop: Population, ev: Events, rng: np.random.Generator) -> tuple[pl.DataFrame, ...]:
+def border(pop: Population, ev: Events, rng: np.random.Generator,
+           until: int | None = None) -> tuple[pl.DataFrame, ...]:
     """Border police: one row per recorded crossing, with the document shown."""
     c = pl.DataFrame(ev.crossings.as_dict(), schema={"pid": pl.Int64, "day": pl.Int64,
                                                      "direction": pl.Utf8, "post": pl.Utf8})
@@ -169,10 +176,11 @@ def border(pop: Population, ev: Events, rng: np.random.Generator) -> tuple[pl.Da
         sens="direction", poste="post")
     df = _unrecorded(df, "num_document", "type_document", P_DOC_UNRECORDED["border"], rng)
     df = _bad_dates(df, "date_passage", P_BAD_CROSSING_DATE, rng)
-    return finish(df, "border", pop, rng)
+    return finish(df, "border", pop, rng, until=until)
 
 
-def permits(pop: Population, ev: Events, rng: np.random.Generator) -> tuple[pl.DataFrame, ...]:
+def permits(pop: Population, ev: Events, rng: np.random.Generator,
+            until: int | None = None) -> tuple[pl.DataFrame, ...]:
     """Interior ministry: one row per permit issue or renewal."""
     p = pl.DataFrame(ev.permits.as_dict(), schema={"pid": pl.Int64, "issue": pl.Int64,
                                                    "expiry": pl.Int64, "reason": pl.Utf8,
@@ -187,11 +195,11 @@ def permits(pop: Population, ev: Events, rng: np.random.Generator) -> tuple[pl.D
         passport_no=pl.when("_second").then("passport1").otherwise("passport0"),
         issue_date=as_date("issue").dt.strftime("%Y-%m-%d"),
         expiry_date=as_date("expiry").dt.strftime("%Y-%m-%d"))
-    return finish(df, "permits", pop, rng)
+    return finish(df, "permits", pop, rng, until=until)
 
 
-def placements(pop: Population, ev: Events,
-               rng: np.random.Generator) -> tuple[pl.DataFrame, ...]:
+def placements(pop: Population, ev: Events, rng: np.random.Generator,
+               until: int | None = None) -> tuple[pl.DataFrame, ...]:
     """Employment agency: placements abroad and hiring approvals of foreign workers."""
     p = pl.DataFrame(ev.placements.as_dict(), schema={
         "pid": pl.Int64, "start": pl.Int64, "end": pl.Int64, "programme": pl.Utf8,
@@ -207,8 +215,11 @@ def placements(pop: Population, ev: Events,
         doc_kind=pl.when("_national").then(pl.lit("CIN")).otherwise(pl.lit("PASSPORT")),
         start_date=as_date("start").dt.strftime("%d-%m-%Y"),
         end_date=as_date("end").dt.strftime("%d-%m-%Y").fill_null(""))
+    if until is not None:  # an end after the cut-off is not known yet
+        df = df.with_columns(end_date=pl.when(pl.col("end") > until).then(pl.lit(""))
+                             .otherwise("end_date"))
     df = _unrecorded(df, "doc_number", "doc_kind", P_DOC_UNRECORDED["placements"], rng)
-    return finish(df, "placements", pop, rng)
+    return finish(df, "placements", pop, rng, until=until)
 
 
 def month_rows(jobs: pl.DataFrame, year: int, rng: np.random.Generator) -> pl.DataFrame:
@@ -238,8 +249,9 @@ def month_rows(jobs: pl.DataFrame, year: int, rng: np.random.Generator) -> pl.Da
 
 
 def social_security(pop: Population, ev: Events, rng: np.random.Generator, path: Path,
-                    truth: RecordsWriter) -> int:
-    """Write the monthly declarations year by year (bounded memory); return the row count."""
+                    truth: RecordsWriter, until: int | None = None) -> int:
+    """Write the monthly declarations year by year (bounded memory); return the row count.
+    With `until`, only the months starting on or before that day."""
     jobs = pl.DataFrame(ev.jobs.as_dict(), schema={
         "pid": pl.Int64, "start": pl.Int64, "end": pl.Int64, "sector": pl.Utf8,
         "band": pl.Utf8, "part_time": pl.Boolean})
@@ -251,7 +263,7 @@ def social_security(pop: Population, ev: Events, rng: np.random.Generator, path:
     history = (pl.DataFrame(ev.permits.as_dict())
                .select(pl.col("pid").cast(pl.Int64), pl.col("issue").cast(pl.Int64),
                        pl.col("number").cast(pl.Int64)).sort("issue"))
-    total = 0
+    total = written = 0
     with path.open("wb") as out:
         for year in YEARS:
             rows = month_rows(jobs, year, rng)
@@ -273,11 +285,13 @@ def social_security(pop: Population, ev: Events, rng: np.random.Generator, path:
             )
             rows = rows.with_columns(type_piece=pl.when(pl.col("num_piece") == "")
                                      .then(pl.lit("")).otherwise("type_piece"))
-            raw, records = finish(rows, "social_security", pop, rng, offset=total)
+            raw, records = finish(rows, "social_security", pop, rng, offset=total, until=until,
+                                  on="_start")
             write_csv(raw, out, "social_security", header=total == 0)
             truth.add(records)
-            total += raw.height
-    return total
+            total += rows.height
+            written += raw.height
+    return written
 
 
 # --- Truth and entry point -------------------------------------------------------------------
@@ -308,17 +322,23 @@ def persons_frame(pop: Population) -> pl.DataFrame:
     }, schema_overrides={"person_id": pl.Int64})
 
 
-def spells_frame(ev: Events) -> pl.DataFrame:
-    """Presence spells; a first spell starts on 2019-01-01 even if it began earlier."""
+def spells_frame(ev: Events, until: int | None = None) -> pl.DataFrame:
+    """Presence spells; a first spell starts on 2019-01-01 even if it began earlier. With
+    `until`, spells end on that day at the latest and later ones are left out."""
     s = pl.DataFrame(ev.spells.as_dict(), schema={"pid": pl.Int64, "start": pl.Int64,
                                                   "end": pl.Int64, "place": pl.Utf8})
+    if until is not None:
+        s = s.filter(pl.col("start") <= until).with_columns(end=pl.min_horizontal("end", until))
     return s.select(pl.col("pid").alias("person_id"), as_date("start").alias("start"),
                     as_date("end").alias("end"), "place")
 
 
-def synthesise(persons: int, seed: int, out: Path) -> dict:
+def synthesise(persons: int, seed: int, out: Path, until: date | None = None) -> dict:
     """Write out/raw/{border_crossings,residence_permits,social_security,placements}.csv and
     out/truth/{records,persons,spells}.parquet; return counts (rows per file, persons per group).
+    With `until`, the extracts hold only the events up to that date (crossings, permit
+    issues, placement starts, declared months starting by then): the same population and,
+    row for row, the same earlier records as without it.
     """
     out = Path(out)
     (out / "raw").mkdir(parents=True, exist_ok=True)
@@ -327,21 +347,22 @@ def synthesise(persons: int, seed: int, out: Path) -> dict:
     r_pop, r_life, r_border, r_permits, r_ss, r_place = rng.spawn(6)
     pop = build_population(persons, r_pop)
     ev = simulate(pop, r_life)
+    cut = None if until is None else until.toordinal() - PERIOD_START.toordinal()
 
     rows = {}
     truth = RecordsWriter(out / "truth" / "records.parquet")
     try:
         for source, build, r in (("border", border, r_border), ("permits", permits, r_permits),
                                  ("placements", placements, r_place)):
-            raw, records = build(pop, ev, r)
+            raw, records = build(pop, ev, r, until=cut)
             write_csv(raw, out / "raw" / RAW_FILES[source], source)
             rows[source] = raw.height
             truth.add(records)
         rows["social_security"] = social_security(
-            pop, ev, r_ss, out / "raw" / RAW_FILES["social_security"], truth)
+            pop, ev, r_ss, out / "raw" / RAW_FILES["social_security"], truth, until=cut)
     finally:
         truth.close()
     persons_frame(pop).write_parquet(out / "truth" / "persons.parquet")
-    spells_frame(ev).write_parquet(out / "truth" / "spells.parquet")
+    spells_frame(ev, cut).write_parquet(out / "truth" / "spells.parquet")
     counts = {g: int((pop.group == g).sum()) for g in GROUPS}
     return {"rows": {s: rows[s] for s in STYLES}, "persons": counts, "persons_total": persons}
