@@ -17,11 +17,11 @@ PERSONS_SQL = RULES_DIR / "persons" / "persons.sql"
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str, schema: str | None = None) -> bool:
-    """Whether the job's in-memory database holds the table (in `schema`, or any schema)."""
+    """Whether the job's in-memory database holds the table or view (in `schema`, or any)."""
     return con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'memory' "
-        "AND table_name = ? AND schema_name = coalesce(?, schema_name)", [name, schema]
-    ).fetchone()[0] > 0
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'memory' "
+        "AND table_name = ? AND table_schema = coalesce(?, table_schema)", [name, schema]
+    ).fetchall()[0][0] > 0
 
 
 def build_person_tables(con: duckdb.DuckDBPyConnection, persons_sql: Path = PERSONS_SQL

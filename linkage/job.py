@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+import weakref
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -14,9 +18,13 @@ import migralink
 from linkage.cluster import cluster
 from linkage.events import build_person_tables
 from linkage.indicators import run_indicators, set_parameters
+from linkage.labels import label_agreement, load_labels
 from linkage.load import LoadedSource, check_extracts, encodings_of, load_sources
 from linkage.model import TrainedModel, train
 from linkage.outputs import write_outputs
+from linkage.person_ids import REGISTRY, IdReport, carry_ids, read_registry, run_id, write_registry
+from linkage.plan import Plan, plan
+from linkage.quality import assess, choose_threshold
 from linkage.rules import Encodings, LinkageRules, load_rules
 from migralink.config import JobConfig
 from migralink.errors import LinkageError
@@ -32,21 +40,67 @@ class LinkResult:
     outputs: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)        # about the job's inputs
     model_warnings: list[str] = field(default_factory=list)  # splink's, from training
+    quality: dict = field(default_factory=dict)  # estimated, without truth (linkage/quality.py)
+    plan: dict = field(default_factory=dict)        # comparisons per blocking pass
+    clustering: dict = field(default_factory=dict)  # components checked and split
+    person_ids: IdReport = field(default_factory=IdReport)  # ids carried from the last run
 
     def record(self) -> dict:
         """What run.json keeps of the run: no data, only counts, times and warnings."""
         return {"software": {"name": "migralink", "version": migralink.__version__},
                 "key_id": self.key_id, "counts": self.counts, "seconds": self.seconds,
-                "warnings": self.warnings, "model_warnings": self.model_warnings}
+                "warnings": self.warnings, "model_warnings": self.model_warnings,
+                "plan": self.plan, "clustering": self.clustering,
+                "person_ids": self.person_ids.record()}
 
     def summary(self) -> list[str]:
         c = self.counts
         lines = [f"linked {c['records']:,} records -> {c['identities']:,} distinct "
                  f"identities -> {c['persons']:,} persons (key id {self.key_id})"]
         lines += [f"warning: {w}" for w in self.warnings]
+        lines += self.clustering_lines()
+        lines += self.quality_lines()
         if self.model_warnings:
             lines.append(f"model notes: {len(self.model_warnings)} from splink training "
                          "(levels a training pass could not estimate), in run.json")
+        return lines
+
+    def clustering_lines(self) -> list[str]:
+        """Comparisons made, components split against chaining, person ids carried."""
+        lines = []
+        if self.plan:
+            lines.append(f"comparisons: {self.plan['total']:,} over "
+                         f"{len(self.plan['passes'])} blocking passes (budget "
+                         f"{self.plan['max_comparisons']:,.0f})")
+        if self.clustering:
+            k = self.clustering
+            reasons = ", ".join(f"{n:,} {r.replace('_', ' ')}" for r, n in k["reasons"].items())
+            lines.append(f"clustering: {k['components']:,} components, {k['checked']:,} checked, "
+                         f"{k['split']:,} split ({reasons}), {k['persons']:,} persons")
+        if self.person_ids.persons:
+            lines.append(self.person_ids.line())
+        return lines
+
+    def quality_lines(self) -> list[str]:
+        """The estimated quality, from the model alone (no truth needed)."""
+        if not self.quality:
+            return []
+        estimated = self.quality["estimated"]
+        at = estimated["at_threshold"]
+        lines = [f"threshold {estimated['threshold']} ({estimated['chosen_by']}): expected "
+                 f"pair precision {at.get('expected_precision')}, recall "
+                 f"{at.get('expected_recall')} (model estimate, among scored pairs)"]
+        checks = self.quality["model_checks"]
+        if checks:
+            kinds = sorted({c["check"] for c in checks})
+            lines.append(f"model checks: {len(checks)} levels flagged ({', '.join(kinds)}), "
+                         "in quality.json")
+        rates = [r for r in self.quality.get("by_nationality", [])
+                 if r["expected_recall"] is not None and r["identities"] >= 100]
+        if rates:
+            low = min(rates, key=lambda r: r["expected_recall"])
+            lines.append(f"lowest expected recall by nationality: {low['nationality']} "
+                         f"{low['expected_recall']} ({low['identities']:,} identities)")
         return lines
 
 
@@ -71,10 +125,10 @@ def input_warnings(sources: list[LoadedSource]) -> list[str]:
 
 
 def train_or_explain(con: duckdb.DuckDBPyConnection, rules: LinkageRules,
-                     encodings: Encodings) -> TrainedModel:
+                     encodings: Encodings, labels: bool = False) -> TrainedModel:
     """splink fails with its own exceptions when there is too little to learn from."""
     try:
-        return train(con, rules, encodings)
+        return train(con, rules, encodings, labels)
     except Exception as err:  # noqa: BLE001 - splink raises several unrelated types
         n = con.execute("SELECT count(*) FROM identities").fetchone()[0]
         raise LinkageError(
@@ -83,8 +137,36 @@ def train_or_explain(con: duckdb.DuckDBPyConnection, rules: LinkageRules,
             "link more data or adjust `training` in the linkage rules") from err
 
 
-def run_link(config: JobConfig) -> LinkResult:
-    """Load, train, predict, cluster, build person tables and indicators, write outputs."""
+def hub_connection(config: JobConfig) -> duckdb.DuckDBPyConnection:
+    """The job's in-memory DuckDB, held to the config's memory budget: beyond it, DuckDB
+    spills to a private temporary directory (removed by DuckDB's own clean-up of its files;
+    the directory itself is left empty)."""
+    con = duckdb.connect()
+    spill = tempfile.mkdtemp(prefix="migralink-spill-")
+    con.execute(f"SET memory_limit = '{config.hub.memory_limit}'")
+    con.execute(f"SET temp_directory = '{spill}'")
+    if config.hub.threads:
+        con.execute(f"SET threads = {config.hub.threads}")
+    return con
+
+
+def plan_link(config: JobConfig) -> Plan:
+    """The comparisons each blocking pass would make on the extracts (`link --plan`)."""
+    sources = check_extracts(config)
+    con = hub_connection(config)
+    encodings = encodings_of(con, sources, load_sources(con, sources))
+    return plan(con, load_rules(config.rule(config.linkage)), encodings)
+
+
+def run_link(config: JobConfig, force: bool = False, previous: Path | None = None,
+             against_truth: Callable[[duckdb.DuckDBPyConnection], dict] | None = None
+             ) -> LinkResult:
+    """Load, plan, train, predict, cluster, build person tables and indicators, write
+    outputs. A plan over the rules' budget stops the job unless `force`. Person ids are
+    carried from `previous` (default: the outputs' own person_ids.parquet, when there).
+    `against_truth` (demo and benchmarks only) adds figures measured against a known truth
+    to quality.json before it is written and logged."""
+    started = run_id()
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -95,14 +177,29 @@ def run_link(config: JobConfig) -> LinkResult:
         clock = now
 
     sources = check_extracts(config)
-    con = duckdb.connect()
+    con = hub_connection(config)
     encodings = encodings_of(con, sources, load_sources(con, sources))
     lap("load")
-    model = train_or_explain(con, load_rules(config.rule(config.linkage)), encodings)
+    key_id = sources[0].manifest["key_id"]
+    registry = previous or config.outputs_dir / REGISTRY
+    registry = registry if previous or registry.exists() else None
+    if registry is not None:
+        read_registry(registry, key_id)  # a registry of another key stops the job here
+    rules = load_rules(config.rule(config.linkage))
+    blocking = plan(con, rules, encodings)
+    blocking.check(force)
+    lap("plan")
+    labels = None if config.labels is None else load_labels(con, config.at(config.labels))
+    model = train_or_explain(con, rules, encodings, labels is not None)
     lap("train")
     predictions = model.predict()
+    threshold = model.rules.threshold
+    estimate = choose_threshold(con, predictions.physical_name, threshold.choose,
+                                threshold.match_probability)
+    model.link_at(estimate.threshold)
     lap("predict")
-    cluster(con, model, predictions)
+    clustering = cluster(con, model, predictions)
+    person_ids = carry_ids(con, registry, key_id, started)
     lap("cluster")
     con.execute("CREATE OR REPLACE VIEW record_person AS "
                 "SELECT source, record_id, person_id FROM record_links")
@@ -116,11 +213,24 @@ def run_link(config: JobConfig) -> LinkResult:
     counts["indicator_cells"] = run_indicators_for(con, config)  # rows of each table, not persons
     lap("events_indicators")
     result = LinkResult(con, sources[0].manifest["key_id"], counts, seconds,
-                        warnings=input_warnings(sources), model_warnings=model.warnings)
+                        warnings=input_warnings(sources), model_warnings=model.warnings,
+                        plan=blocking.record(), clustering=clustering.record(),
+                        person_ids=person_ids)
+    result.quality = assess(con, predictions.physical_name, estimate, model.model_json())
+    if labels is not None:
+        result.quality["labels"] = {**labels, **label_agreement(con)}
+    lap("quality")
     result.outputs = write_outputs(con, config.outputs_dir, model.model_json())
+    result.outputs.append(write_registry(con, config.outputs_dir, key_id))
     lap("outputs")
+    if against_truth is not None:
+        result.quality.update(against_truth(con))
+        lap("against_truth")
     run_file = config.outputs_dir / "run.json"
     run_file.write_text(json.dumps(result.record(), indent=2) + "\n", encoding="utf-8")
     result.outputs.append(run_file)
+    quality_file = config.outputs_dir / "quality.json"
+    quality_file.write_text(json.dumps(result.quality, indent=2) + "\n", encoding="utf-8")
+    result.outputs.append(quality_file)
     log_link(config, sources, result)
     return result

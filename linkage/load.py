@@ -5,7 +5,7 @@ under one key id: tokens from two keys never match, so mixing them would silentl
 Tables made here:
   records(source, record_id, identity_id)          one row per encoded record
   identities(unique_id, source_dataset, ..., n_records)  distinct identity tuples per source
-  events_<kind>(source, record_id, <event fields>)  the event part of each record
+  events_<kind>(source, record_id, <event fields>)  the event part of each record (a view)
 """
 
 from __future__ import annotations
@@ -105,36 +105,56 @@ def encodings_of(con: duckdb.DuckDBPyConnection, sources: list[LoadedSource],
 
 def identity_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     names = [row[0] for row in con.execute(
-        "SELECT name FROM parquet_schema(?) WHERE num_children IS NULL", [str(path)]
-    ).fetchall()]
+        f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
     return [c for c in names if c.startswith(IDENTITY_PREFIXES) or c in IDENTITY_CODES]
 
 
+def collapse_identities(con: duckdb.DuckDBPyConnection, sources: list[LoadedSource],
+                        columns: list[str]) -> None:
+    """records(source, record_id, identity_id) and identities(unique_id, source_dataset,
+    <columns>, n_records): each source's distinct identity tuples. identity_id is an MD5 of
+    the tuple (stable across runs, so person ids can be carried), computed once per distinct
+    tuple; records find theirs through DuckDB's 64-bit hash of the tuple, checked for
+    collisions."""
+    cols = ", ".join(columns)
+    struct = f"struct_pack({', '.join(f'{c} := {c}' for c in columns)})"
+
+    def read(what: str) -> str:  # every source's rows, straight from Parquet (never held)
+        return " UNION ALL ".join(f"SELECT '{s.name}' AS source, {what}, hash({struct}) AS "
+                                  f"_tuple FROM read_parquet('{s.path}')" for s in sources)
+
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _distinct AS
+        SELECT source, _tuple, {cols}, count(*) AS n_records FROM ({read(cols)}) GROUP BY ALL""")
+    tuples, hashes = con.execute("SELECT count(*), count(DISTINCT (source, _tuple)) "
+                                 "FROM _distinct").fetchall()[0]
+    if tuples != hashes:  # two distinct tuples of one source with one 64-bit hash
+        raise LinkageError(f"{tuples - hashes} identity hash collision(s) among {tuples:,} "
+                           "identities; report this: the collapse needs a wider key")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE identities AS
+        SELECT source || ':' || md5(CAST({struct} AS VARCHAR))[:16] AS unique_id,
+               source AS source_dataset, {cols}, n_records, _tuple
+        FROM _distinct""")
+    con.execute("DROP TABLE _distinct")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE records AS
+        SELECT e.source, e.record_id, i.unique_id AS identity_id
+        FROM ({read("record_id")}) e
+        JOIN identities i ON i.source_dataset = e.source AND i._tuple = e._tuple
+    """)
+    con.execute("ALTER TABLE identities DROP COLUMN _tuple").fetchall()
+
+
 def load_sources(con: duckdb.DuckDBPyConnection, sources: list[LoadedSource]) -> list[str]:
-    """Create records, identities and events_<kind>; returns the identity column names."""
+    """Create records, identities and the events_<kind> views; returns the identity column
+    names."""
     columns = identity_columns(con, sources[0].path)
     for source in sources[1:]:
         if identity_columns(con, source.path) != columns:
             raise LinkageError(f"{source.path}: identity columns differ from "
                                f"{sources[0].path.name}; were they encoded with one spec?")
-    cols = ", ".join(columns)
-    struct = ", ".join(f"{c} := {c}" for c in columns)
-    selects = [
-        f"SELECT '{s.name}' AS source, record_id, {cols}, "
-        f"'{s.name}:' || md5(CAST(struct_pack({struct}) AS VARCHAR))[:16] AS identity_id "
-        f"FROM read_parquet('{s.path}')"
-        for s in sources
-    ]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _encoded AS {' UNION ALL '.join(selects)}")
-    con.execute("CREATE OR REPLACE TABLE records AS "
-                "SELECT source, record_id, identity_id FROM _encoded")
-    values = ", ".join(f"any_value({c}) AS {c}" for c in columns)
-    con.execute(
-        "CREATE OR REPLACE TABLE identities AS SELECT identity_id AS unique_id, "
-        f"any_value(source) AS source_dataset, {values}, "
-        "count(*) AS n_records FROM _encoded GROUP BY identity_id"
-    )
-    con.execute("DROP TABLE _encoded")
+    collapse_identities(con, sources, columns)
     for kind in sorted({s.kind for s in sources}):
         fields = list(EVENT_FIELDS[kind])
         if not fields:
@@ -144,5 +164,7 @@ def load_sources(con: duckdb.DuckDBPyConnection, sources: list[LoadedSource]) ->
             f"FROM read_parquet('{s.path}')"
             for s in sources if s.kind == kind
         ]
-        con.execute(f"CREATE OR REPLACE TABLE events_{kind} AS {' UNION ALL '.join(of_kind)}")
+        # a view: events are read from Parquet when the person tables are built, and never
+        # held in memory while the model trains
+        con.execute(f"CREATE OR REPLACE VIEW events_{kind} AS {' UNION ALL '.join(of_kind)}")
     return columns

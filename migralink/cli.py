@@ -140,11 +140,27 @@ def pseudonymise(
 def link(
     config: Annotated[Path, typer.Option(help="Job config (YAML).")],
     workdir: Annotated[Path | None, typer.Option(help="Override the config's workdir.")] = None,
+    plan: Annotated[bool, typer.Option(
+        "--plan", help="Print the comparisons of each blocking pass and stop.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Link even when the plan is over the rules' budget.")] = False,
+    previous: Annotated[Path | None, typer.Option(
+        help="Person-id registry to carry ids from (default: OUT/person_ids.parquet).")
+    ] = None,
+    labels: Annotated[Path | None, typer.Option(
+        help="Clerical labels CSV (source_l, record_id_l, source_r, record_id_r, is_match): "
+             "m from the labelled matches, and the links checked against them.")] = None,
 ) -> None:
     """Link the encoded extracts, cluster persons, build events and indicators."""
-    from linkage.job import run_link
+    from linkage.job import plan_link, run_link
 
-    result = run_link(_load(config, workdir))
+    job = _load(config, workdir)
+    if labels is not None:
+        job = job.model_copy(update={"labels": labels.resolve()})
+    if plan:
+        typer.echo("\n".join(plan_link(job).table()))
+        return
+    result = run_link(job, force=force, previous=previous)
     typer.echo("\n".join(result.summary()))
     typer.echo("outputs: " + ", ".join(str(p) for p in result.outputs))
 
@@ -250,6 +266,55 @@ def bench_memory(
     from pseudonymise.read import BATCH_ROWS
 
     typer.echo(json.dumps(run_memory_benchmark(rows, batch_rows or BATCH_ROWS)))
+
+
+@bench.command("accuracy")
+@clear_errors
+def bench_accuracy(
+    dataset: Annotated[str, typer.Option(help="febrl4 or synth.")] = "febrl4",
+    persons: Annotated[int, typer.Option(min=100, help="Synthetic persons (synth).")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed (synth).")] = 1,
+    out: Annotated[Path | None, typer.Option(
+        help="Keep the run in this directory (default: a temporary one).")] = None,
+) -> None:
+    """Pair and person precision/recall of the whole pipeline (encode, link) on a dataset."""
+    from benchmarks.accuracy import run_accuracy
+    from migralink.demo import DATASETS
+
+    if dataset not in DATASETS:
+        raise MigralinkError(f"--dataset must be one of {', '.join(DATASETS)}")
+    typer.echo(json.dumps(run_accuracy(dataset, persons, seed, out)))
+
+
+@bench.command("vs-splink")
+@clear_errors
+def bench_vs_splink(
+    persons: Annotated[int, typer.Option(min=100, help="Synthetic persons.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    out: Annotated[Path | None, typer.Option(
+        help="Keep the run in this directory (default: a temporary one).")] = None,
+) -> None:
+    """migralink on encodings against splink on cleartext, same records: F1, time, memory,
+    each side in a child process of its own."""
+    from benchmarks.vs_splink import run_vs_splink
+
+    typer.echo(json.dumps(run_vs_splink(persons, seed, out)))
+
+
+@bench.command("stability")
+@clear_errors
+def bench_stability(
+    persons: Annotated[int, typer.Option(min=100, help="Synthetic persons.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    out: Annotated[Path | None, typer.Option(
+        help="Keep both runs in this directory (default: a temporary one).")] = None,
+    months: Annotated[int, typer.Option(
+        min=1, max=60, help="Months left out of the first run's extracts.")] = 1,
+) -> None:
+    """Person ids across two runs: extracts cut a month before the period end, then whole."""
+    from benchmarks.stability import run_stability
+
+    typer.echo(json.dumps(run_stability(persons, seed, out, months)))
 
 
 if __name__ == "__main__":

@@ -168,6 +168,13 @@ class ValidationConfig(_Strict):
     identity_in_clear: IdentityInClearStop = IdentityInClearStop()
 
 
+class HubConfig(_Strict):
+    """The hub's DuckDB: a memory budget it keeps to (spilling to a temporary directory beyond
+    it) instead of DuckDB's default of 80 % of the machine's memory, and its threads."""
+    memory_limit: str = Field("2GB", pattern=r"^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$")
+    threads: int | None = Field(None, ge=1)
+
+
 class PathsConfig(_Strict):
     raw: Path = Path("raw")
     encoded: Path = Path("encoded")
@@ -185,8 +192,10 @@ class JobConfig(_Strict):
     encoding: Path = Path("encoding.yaml")
     linkage: Path = Path("linkage/default.yaml")
     indicators: Path | None = Path("indicators")
+    labels: Path | None = None        # clerical labels (linkage/labels.py), under workdir
     paths: PathsConfig = PathsConfig()
     validation: ValidationConfig = ValidationConfig()
+    hub: HubConfig = HubConfig()
     sources: dict[str, SourceConfig]
 
     @field_validator("sources")
