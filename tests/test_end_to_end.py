@@ -117,4 +117,9 @@ def test_leak_scan_finds_a_planted_name(small_demo: DemoResult, tmp_path: Path) 
 def test_febrl4_benchmark(tmp_path: Path) -> None:
     result = run_demo(tmp_path, dataset="febrl4")
     assert result.quality["pairs"]["true_pairs"] == 5000
-    assert result.quality["pairs"]["f1"] >= 0.99
+    # the linkage issue's bar: at most 9 of the 5,000 true pairs missed, none invented
+    assert result.quality["pairs"]["f1"] >= 0.999
+    # the run states its threshold and the model's own estimate of precision and recall
+    estimated = result.quality["estimated"]
+    assert estimated["chosen_by"] == "highest expected F1"
+    assert estimated["at_threshold"]["expected_precision"] >= 0.99
