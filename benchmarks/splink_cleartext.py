@@ -28,7 +28,6 @@ splink's plain NameComparison (no swapped-names level) 0.9913 / 0.9831.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import duckdb
@@ -40,6 +39,7 @@ from splink.internals.splink_dataframe import SplinkDataFrame
 
 from migralink.config import JobConfig
 from migralink.schema import DOC_TYPES
+from migralink.timing import Laps
 from pseudonymise.normalise import NameRules, normalise_documents, normalise_names
 from pseudonymise.read import BATCH_ROWS, open_raw
 from pseudonymise.validate import parse
@@ -211,14 +211,8 @@ def link_cleartext(con: duckdb.DuckDBPyConnection, identities: Path
     """Load the distinct identities into DuckDB, train, predict (pairs >= PREDICT_FLOOR) and
     cluster at DEFAULT_THRESHOLD; (linker, predictions, clusters, seconds per step)."""
     logging.getLogger("splink").setLevel(logging.ERROR)  # untrained-level notes: expected
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] = round(now - clock, 2)
-        clock = now
+    laps = Laps()
+    lap, seconds = laps.lap, laps.seconds
 
     con.execute(f"CREATE OR REPLACE TABLE identities AS SELECT * FROM "
                 f"read_parquet('{identities}')")

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
-import weakref
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,6 +25,7 @@ from linkage.quality import assess, choose_threshold
 from linkage.rules import Encodings, LinkageRules, load_rules
 from migralink.config import JobConfig
 from migralink.errors import LinkageError
+from migralink.timing import Laps
 from pseudonymise.joblog import log_link
 
 
@@ -167,14 +165,8 @@ def run_link(config: JobConfig, force: bool = False, previous: Path | None = Non
     `against_truth` (demo and benchmarks only) adds figures measured against a known truth
     to quality.json before it is written and logged."""
     started = run_id()
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] = round(now - clock, 2)
-        clock = now
+    laps = Laps()
+    lap, seconds = laps.lap, laps.seconds
 
     sources = check_extracts(config)
     con = hub_connection(config)
