@@ -68,7 +68,7 @@ class Training(_Rule):
     em_passes: list[str] = Field(min_length=1)
     # each EM pass on at most about this many pairs (splink samples records, hash-based and
     # deterministic): a pass on birth date alone grows with the square of the population
-    em_max_pairs: float | None = Field(2e6, gt=0)
+    em_max_pairs: float | None = Field(1e6, gt=0)
 
 
 class Threshold(_Rule):
