@@ -156,6 +156,30 @@ def plan_link(config: JobConfig) -> Plan:
     return plan(con, load_rules(config.rule(config.linkage)), encodings)
 
 
+def previous_registry(config: JobConfig, previous: Path | None, key_id: str) -> Path | None:
+    """The person-id registry to carry ids from: `previous`, else the outputs' own when a
+    run left one; read now, so a registry of another key stops the job before training."""
+    registry = previous or config.outputs_dir / REGISTRY
+    if previous is None and not registry.exists():
+        return None
+    read_registry(registry, key_id)
+    return registry
+
+
+def count_links(con: duckdb.DuckDBPyConnection, predictions: str) -> dict[str, int]:
+    return {
+        "records": con.execute("SELECT count(*) FROM records").fetchall()[0][0],
+        "identities": con.execute("SELECT count(*) FROM identities").fetchall()[0][0],
+        "pairs_scored_ge_floor": con.execute(
+            f"SELECT count(*) FROM {predictions}").fetchall()[0][0],
+    }
+
+
+def write_json(path: Path, data: dict) -> Path:
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def run_link(config: JobConfig, force: bool = False, previous: Path | None = None,
              against_truth: Callable[[duckdb.DuckDBPyConnection], dict] | None = None
              ) -> LinkResult:
@@ -166,17 +190,14 @@ def run_link(config: JobConfig, force: bool = False, previous: Path | None = Non
     to quality.json before it is written and logged."""
     started = run_id()
     laps = Laps()
-    lap, seconds = laps.lap, laps.seconds
+    lap = laps.lap
 
     sources = check_extracts(config)
     con = hub_connection(config)
     encodings = encodings_of(con, sources, load_sources(con, sources))
     lap("load")
     key_id = sources[0].manifest["key_id"]
-    registry = previous or config.outputs_dir / REGISTRY
-    registry = registry if previous or registry.exists() else None
-    if registry is not None:
-        read_registry(registry, key_id)  # a registry of another key stops the job here
+    registry = previous_registry(config, previous, key_id)
     rules = load_rules(config.rule(config.linkage))
     blocking = plan(con, rules, encodings)
     blocking.check(force)
@@ -195,16 +216,11 @@ def run_link(config: JobConfig, force: bool = False, previous: Path | None = Non
     lap("cluster")
     con.execute("CREATE OR REPLACE VIEW record_person AS "
                 "SELECT source, record_id, person_id FROM record_links")
-    counts = {
-        "records": con.execute("SELECT count(*) FROM records").fetchone()[0],
-        "identities": con.execute("SELECT count(*) FROM identities").fetchone()[0],
-        "pairs_scored_ge_floor": con.execute(
-            f"SELECT count(*) FROM {predictions.physical_name}").fetchone()[0],
-    }
+    counts = count_links(con, predictions.physical_name)
     counts.update(build_person_tables(con))
     counts["indicator_cells"] = run_indicators_for(con, config)  # rows of each table, not persons
     lap("events_indicators")
-    result = LinkResult(con, sources[0].manifest["key_id"], counts, seconds,
+    result = LinkResult(con, key_id, counts, laps.seconds,
                         warnings=input_warnings(sources), model_warnings=model.warnings,
                         plan=blocking.record(), clustering=clustering.record(),
                         person_ids=person_ids)
@@ -218,11 +234,7 @@ def run_link(config: JobConfig, force: bool = False, previous: Path | None = Non
     if against_truth is not None:
         result.quality.update(against_truth(con))
         lap("against_truth")
-    run_file = config.outputs_dir / "run.json"
-    run_file.write_text(json.dumps(result.record(), indent=2) + "\n", encoding="utf-8")
-    result.outputs.append(run_file)
-    quality_file = config.outputs_dir / "quality.json"
-    quality_file.write_text(json.dumps(result.quality, indent=2) + "\n", encoding="utf-8")
-    result.outputs.append(quality_file)
+    result.outputs.append(write_json(config.outputs_dir / "run.json", result.record()))
+    result.outputs.append(write_json(config.outputs_dir / "quality.json", result.quality))
     log_link(config, sources, result)
     return result
