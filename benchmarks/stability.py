@@ -116,7 +116,7 @@ def run_stability(persons: int, seed: int = 1, out: Path | None = None, months: 
                 f"AS person_id FROM read_parquet('{truth}')")
     persons_run1 = con.execute("SELECT count(DISTINCT person_id) FROM run1").fetchall()[0][0]
     figures = {
-        "persons": persons, "seed": seed, "until": until.isoformat(),
+        "benchmark": "stability", "persons": persons, "seed": seed, "until": until.isoformat(),
         "records_run1": con.execute("SELECT count(*) FROM run1").fetchall()[0][0],
         "records_run2": con.execute("SELECT count(*) FROM run2").fetchall()[0][0],
         "persons_run1": persons_run1, "persons_run2": ids.persons,

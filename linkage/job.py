@@ -22,7 +22,7 @@ from linkage.outputs import write_outputs
 from linkage.person_ids import REGISTRY, IdReport, carry_ids, read_registry, run_id, write_registry
 from linkage.plan import Plan, plan
 from linkage.quality import assess, choose_threshold
-from linkage.rules import Encodings, LinkageRules, load_rules
+from linkage.rules import Encodings, LinkageRules, check_columns, load_rules
 from migralink.config import JobConfig
 from migralink.errors import LinkageError
 from migralink.timing import Laps
@@ -93,6 +93,14 @@ class LinkResult:
             kinds = sorted({c["check"] for c in checks})
             lines.append(f"model checks: {len(checks)} levels flagged ({', '.join(kinds)}), "
                          "in quality.json")
+        labels = self.quality.get("labels")
+        if labels:
+            lines.append(f"labels: {labels['pairs']:,} labelled pairs ({labels['matches']:,} "
+                         f"matches) gave m; of the matches {labels['matches_linked']} are in "
+                         f"one person, of the non-matches {labels['non_matches_apart']} apart")
+            if labels["matches"] < MIN_LABELLED_MATCHES:
+                lines.append(f"warning: only {labels['matches']} labelled matches: m from so "
+                             "few pairs is noisy")
         rates = [r for r in self.quality.get("by_nationality", [])
                  if r["expected_recall"] is not None and r["identities"] >= 100]
         if rates:
@@ -100,6 +108,9 @@ class LinkResult:
             lines.append(f"lowest expected recall by nationality: {low['nationality']} "
                          f"{low['expected_recall']} ({low['identities']:,} identities)")
         return lines
+
+
+MIN_LABELLED_MATCHES = 100  # below this, m from labels is flagged as noisy
 
 
 def period_bounds(config: JobConfig) -> tuple[date, date]:
@@ -153,7 +164,9 @@ def plan_link(config: JobConfig) -> Plan:
     sources = check_extracts(config)
     con = hub_connection(config)
     encodings = encodings_of(con, sources, load_sources(con, sources))
-    return plan(con, load_rules(config.rule(config.linkage)), encodings)
+    rules = load_rules(config.rule(config.linkage))
+    check_columns(rules, encodings, str(config.rule(config.linkage)))
+    return plan(con, rules, encodings)
 
 
 def previous_registry(config: JobConfig, previous: Path | None, key_id: str) -> Path | None:
@@ -199,6 +212,7 @@ def run_link(config: JobConfig, force: bool = False, previous: Path | None = Non
     key_id = sources[0].manifest["key_id"]
     registry = previous_registry(config, previous, key_id)
     rules = load_rules(config.rule(config.linkage))
+    check_columns(rules, encodings, str(config.rule(config.linkage)))
     blocking = plan(con, rules, encodings)
     blocking.check(force)
     lap("plan")

@@ -33,7 +33,9 @@ def load_labels(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, int]:
     bad = con.execute("SELECT line, is_match FROM _labels_raw WHERE is_match IS NULL OR "
                       "is_match NOT IN ('0', '1') ORDER BY line LIMIT 1").fetchone()
     if bad:
-        raise LinkageError(f"{path}: line {bad[0]}, column is_match: {bad[1]!r} is not 0 or 1")
+        value = "empty" if bad[1] is None else f"{bad[1]!r}"
+        raise LinkageError(f"{path}: line {bad[0]}, column is_match: {value}, where 1 is "
+                           "the same person and 0 two persons")
     for side in ("l", "r"):
         unknown = con.execute(f"""
             SELECT line FROM _labels_raw x ANTI JOIN records r
@@ -43,19 +45,40 @@ def load_labels(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, int]:
             raise LinkageError(f"{path}: line {unknown[0]}, columns source_{side}/record_id_"
                                f"{side}: no such record in the encoded extracts")
     con.execute("""
-        CREATE OR REPLACE TABLE clerical_labels AS
-        SELECT DISTINCT a.source AS source_dataset_l, a.identity_id AS unique_id_l,
+        CREATE OR REPLACE TEMP TABLE _labelled AS
+        SELECT x.line, a.source AS source_dataset_l, a.identity_id AS unique_id_l,
                b.source AS source_dataset_r, b.identity_id AS unique_id_r,
                x.is_match = '1' AS is_match
         FROM _labels_raw x
         JOIN records a ON a.source = x.source_l AND a.record_id = x.record_id_l
         JOIN records b ON b.source = x.source_r AND b.record_id = x.record_id_r
-        WHERE a.identity_id <> b.identity_id
     """)
+    # a pair is one pair whichever record is written first
+    contradiction = con.execute("""
+        SELECT min(line), max(line) FROM _labelled
+        GROUP BY least(unique_id_l, unique_id_r), greatest(unique_id_l, unique_id_r)
+        HAVING count(DISTINCT is_match) > 1 ORDER BY 1 LIMIT 1""").fetchall()
+    if contradiction:
+        first, second = contradiction[0]
+        raise LinkageError(f"{path}: lines {first} and {second} label the same pair of "
+                           "identities both as a match and as a non-match")
+    same = con.execute("SELECT count(*) FROM _labelled WHERE unique_id_l = unique_id_r"
+                       ).fetchall()[0][0]
+    con.execute("""
+        CREATE OR REPLACE TABLE clerical_labels AS
+        SELECT DISTINCT source_dataset_l, unique_id_l, source_dataset_r, unique_id_r, is_match
+        FROM _labelled WHERE unique_id_l <> unique_id_r
+    """)
+    con.execute("DROP TABLE _labelled")
     con.execute("DROP TABLE _labels_raw").fetchall()  # fetched: frees the connection
     pairs, matches = con.execute(  # fetchall: a half-read result would block splink
         "SELECT count(*), count(*) FILTER (WHERE is_match) FROM clerical_labels").fetchall()[0]
-    return {"pairs": pairs, "matches": matches, "non_matches": pairs - matches}
+    if matches == 0:
+        raise LinkageError(f"{path}: no labelled match between two distinct identities "
+                           f"({pairs} non-matches, {same} rows pairing one identity with "
+                           "itself); m is estimated from labelled matches")
+    return {"pairs": pairs, "matches": matches, "non_matches": pairs - matches,
+            "rows_same_identity": same}
 
 
 def label_agreement(con: duckdb.DuckDBPyConnection) -> dict[str, float | int | None]:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from migralink.errors import LinkageError
@@ -76,7 +77,15 @@ def read_registry(path: Path, key_id: str) -> pa.Table:
             f"extracts are encoded under {key_id}: identity ids do not carry across keys. "
             "Move the registry away (every person then gets a new id), or give --previous "
             "the registry of this key")
-    return pq.read_table(path, columns=["identity_id", "person_id", "first_run"])
+    table = pq.read_table(path, columns=["identity_id", "person_id", "first_run"])
+    ids = table.column("identity_id")
+    if pc.count_distinct(ids).as_py() != len(ids) or ids.null_count:
+        counts = pc.value_counts(ids)
+        repeated = next((v["values"] for v in counts.to_pylist() if v["counts"] > 1), None)
+        raise LinkageError(f"{path}: identity_id {repeated} appears more than once (or an "
+                           "identity_id is empty); a registry gives each identity one "
+                           "person id. Restore the registry the last run wrote")
+    return table
 
 
 Overlap = tuple[str, str, int, str, str]  # cluster, old id, shared, old id's first run, key

@@ -187,7 +187,9 @@ def choose_threshold(con: duckdb.DuckDBPyConnection, predictions: str, choose: s
     grid = tuple(sorted({*THRESHOLD_GRID, fixed}))
     curve = threshold_curve(con, predictions, grid)
     if choose == "expected_f1":
-        return Estimate(best_threshold(curve).threshold, "highest expected F1", curve)
+        best = best_threshold(curve).threshold
+        edge = ", at its lower end" if best == grid[0] else ""
+        return Estimate(best, f"highest expected F1 of {grid[0]}-{grid[-1]}{edge}", curve)
     return Estimate(fixed, "fixed in the linkage rules", curve)
 
 

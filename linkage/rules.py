@@ -124,6 +124,37 @@ class LinkageRules(_Rule):
     clustering: Clustering = Clustering()
 
 
+# Columns a spec may leave out (documents.near off for a type): rules reading them drop out.
+OPTIONAL_COLUMN = re.compile(r"^tok_\w+_near$")
+
+
+def check_columns(rules: LinkageRules, encodings: Encodings, where: str) -> None:
+    """Every column the rules read exists in the encoded extracts, or is an optional one
+    (OPTIONAL_COLUMN); ConfigError naming the pass, level or training rule and the column
+    otherwise, so a misspelt column never silently drops a pass or fails inside splink."""
+    if not encodings.columns:
+        return
+    reads: list[tuple[str, list[str], bool]] = []  # (what, columns, may drop out)
+    for p in rules.blocking:
+        reads.append((f"blocking pass '{p.name}'",
+                      [*encodings.lacks(expand(p.sql, encodings)), *p.explode], True))
+    for c in rules.comparisons:
+        for level in c.levels:
+            columns = [] if level.else_ else encodings.lacks(expand(level.sql or "", encodings))
+            reads.append((f"comparison '{c.name}', level '{level.label}'",
+                          [*columns, *([level.tf] if level.tf else [])], True))
+    for kind, sqls in (("deterministic", rules.training.deterministic),
+                       ("em_passes", rules.training.em_passes)):
+        reads += [(f"training.{kind} rule '{sql}'", encodings.lacks(expand(sql, encodings)),
+                   False) for sql in sqls]
+    for what, columns, optional in reads:
+        unknown = sorted({c for c in columns if c not in encodings.columns
+                          and not (optional and OPTIONAL_COLUMN.match(c))})
+        if unknown:
+            raise ConfigError(where, f"{what} reads {', '.join(unknown)}: no such column in "
+                              "the encoded extracts")
+
+
 def load_rules(path: Path) -> LinkageRules:
     try:
         return LinkageRules.model_validate(load_yaml(path))

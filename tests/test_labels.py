@@ -45,6 +45,9 @@ def test_m_from_labels_and_agreement(febrl) -> None:  # noqa: ANN001
     result = run_link(config)
     labels = result.quality["labels"]
     assert (labels["pairs"], labels["matches"], labels["non_matches"]) == (500, 400, 100)
+    assert labels["rows_same_identity"] == 0
+    assert any(line.startswith("labels: 500 labelled pairs (400 matches)")
+               for line in result.summary())
     assert labels["matches_linked"] >= 0.99
     assert labels["non_matches_apart"] == 1.0
     # m now comes from the 400 labelled matches: all share a soc_sec_id or nearly so
@@ -77,6 +80,11 @@ def labelled_ssn_agreement(con: duckdb.DuckDBPyConnection) -> float:
     ("source_l,record_id_l,source_r,record_id_r\n", "missing column(s) is_match"),
     ("source_l,record_id_l,source_r,record_id_r,is_match\nfebrl_a,{a},febrl_b,{b},yes\n",
      "line 2, column is_match: 'yes'"),
+    ("source_l,record_id_l,source_r,record_id_r,is_match\nfebrl_a,{a},febrl_b,{b},\n",
+     "line 2, column is_match: empty"),
+    ("source_l,record_id_l,source_r,record_id_r,is_match\n", "no labelled match"),
+    ("source_l,record_id_l,source_r,record_id_r,is_match\nfebrl_a,{a},febrl_b,{b},1\n"
+     "febrl_b,{b},febrl_a,{a},0\n", "lines 2 and 3 label the same pair"),
     ("source_l,record_id_l,source_r,record_id_r,is_match\nfebrl_a,{a},febrl_b,{b},1\n"
      "febrl_a,nosuch,febrl_b,{b},1\n", "line 3, columns source_l/record_id_l"),
 ])

@@ -111,6 +111,13 @@ def test_registry_of_another_key_is_refused(tmp_path: Path) -> None:
         read_registry(tmp_path / "missing.parquet", KEY)
 
 
+def test_registry_with_an_identity_twice_is_refused(tmp_path: Path) -> None:
+    """An identity with two person ids would be copied into every later registry."""
+    registry = write_old(tmp_path / REGISTRY, [*OLD, ("i3", "Pzzzz", "2025-02")])
+    with pytest.raises(LinkageError, match="identity_id i3 appears more than once"):
+        read_registry(registry, KEY)
+
+
 # --- synthetic extracts cut at a date, and the stability benchmark -----------------------------
 
 

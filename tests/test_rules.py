@@ -1,5 +1,6 @@
 """Linkage rules: loading, macros, and the splink settings made from them."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,32 @@ def test_rules_reading_absent_columns_are_left_out() -> None:
     ssn = next(c for c in model["comparisons"] if c["output_column_name"] == "ssn")
     assert [lv["label_for_charts"] for lv in ssn["comparison_levels"]] == [
         "missing", "same", "different"]
+
+
+@pytest.mark.parametrize(("edit", "named"), [
+    (("l.tok_permit = r.tok_permit\"}", "l.tok_permitt = r.tok_permitt\"}"),
+     "blocking pass 'permit' reads tok_permitt"),
+    (("tf: tok_passport}", "tf: tok_pasport}"),
+     "comparison 'passport', level 'same' reads tok_pasport"),
+    (("{label: same, sql: \"l.sex = r.sex\"}", "{label: same, sql: \"l.sexe = r.sexe\"}"),
+     "comparison 'sex', level 'same' reads sexe"),
+    (("- \"l.tok_passport = r.tok_passport\"\n", "- \"l.tok_pasport = r.tok_pasport\"\n"),
+     "training.em_passes rule 'l.tok_pasport = r.tok_pasport' reads tok_pasport"),
+])
+def test_a_misspelt_column_is_named(tmp_path: Path, edit: tuple[str, str], named: str) -> None:
+    """Only the optional near tokens may be missing; any other column is a mistake."""
+    from linkage.rules import check_columns
+
+    text = (RULES_DIR / "linkage" / "default.yaml").read_text()
+    assert edit[0] in text
+    path = tmp_path / "rules.yaml"
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    columns = [f"bf_{f}_w{i}" for f in ("given_name", "family_name") for i in range(4)] + [
+        "bf_given_name_pop", "bf_family_name_pop", "tok_ssn", "tok_ssn_near", "tok_national_id",
+        "tok_passport", "tok_permit", "tok_dob_full", "tok_dob_full_transposed",
+        "tok_dob_year_month", "tok_dob_year", "tok_dob_given_key", "tok_dob_family_key",
+        "tok_name_keys", "dob_placeholder", "birth_year", "sex", "nationality"]
+    encodings = Encodings.of(columns, {})
+    check_columns(load_rules(RULES_DIR / "linkage" / "default.yaml"), encodings, "default")
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        check_columns(load_rules(path), encodings, str(path))
