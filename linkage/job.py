@@ -22,7 +22,7 @@ from linkage.outputs import write_outputs
 from linkage.person_ids import REGISTRY, IdReport, carry_ids, read_registry, run_id, write_registry
 from linkage.plan import Plan, plan
 from linkage.quality import assess, choose_threshold
-from linkage.rules import Encodings, LinkageRules, check_columns, load_rules
+from linkage.rules import Encodings, LinkageRules, check_columns, check_sql, load_rules
 from migralink.config import JobConfig
 from migralink.errors import LinkageError
 from migralink.timing import Laps
@@ -159,13 +159,21 @@ def hub_connection(config: JobConfig) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def check_rules(con: duckdb.DuckDBPyConnection, rules: LinkageRules, encodings: Encodings,
+                config: JobConfig) -> None:
+    """The rules against these extracts: known columns, then SQL that parses and binds."""
+    where = str(config.rule(config.linkage))
+    check_columns(rules, encodings, where)
+    check_sql(con, rules, encodings, where)
+
+
 def plan_link(config: JobConfig) -> Plan:
     """The comparisons each blocking pass would make on the extracts (`link --plan`)."""
     sources = check_extracts(config)
     con = hub_connection(config)
     encodings = encodings_of(con, sources, load_sources(con, sources))
     rules = load_rules(config.rule(config.linkage))
-    check_columns(rules, encodings, str(config.rule(config.linkage)))
+    check_rules(con, rules, encodings, config)
     return plan(con, rules, encodings)
 
 
@@ -212,7 +220,7 @@ def run_link(config: JobConfig, force: bool = False, previous: Path | None = Non
     key_id = sources[0].manifest["key_id"]
     registry = previous_registry(config, previous, key_id)
     rules = load_rules(config.rule(config.linkage))
-    check_columns(rules, encodings, str(config.rule(config.linkage)))
+    check_rules(con, rules, encodings, config)
     blocking = plan(con, rules, encodings)
     blocking.check(force)
     lap("plan")

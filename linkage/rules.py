@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from migralink.config import format_validation, load_yaml
@@ -128,31 +129,49 @@ class LinkageRules(_Rule):
 OPTIONAL_COLUMN = re.compile(r"^tok_\w+_near$")
 
 
+def rule_sql(rules: LinkageRules) -> list[tuple[str, str, list[str], bool]]:
+    """Every SQL condition of the rules: (what it is, its SQL, extra columns it reads, whether
+    it may drop out when it reads an optional column)."""
+    out = [(f"blocking pass '{p.name}'", p.sql, list(p.explode), True) for p in rules.blocking]
+    out += [(f"comparison '{c.name}', level '{level.label}'", level.sql or "TRUE",
+             [level.tf] if level.tf else [], True)
+            for c in rules.comparisons for level in c.levels if not level.else_]
+    out += [(f"training.{kind} rule '{sql}'", sql, [], False)
+            for kind, sqls in (("deterministic", rules.training.deterministic),
+                               ("em_passes", rules.training.em_passes)) for sql in sqls]
+    return out
+
+
 def check_columns(rules: LinkageRules, encodings: Encodings, where: str) -> None:
     """Every column the rules read exists in the encoded extracts, or is an optional one
     (OPTIONAL_COLUMN); ConfigError naming the pass, level or training rule and the column
     otherwise, so a misspelt column never silently drops a pass or fails inside splink."""
     if not encodings.columns:
         return
-    reads: list[tuple[str, list[str], bool]] = []  # (what, columns, may drop out)
-    for p in rules.blocking:
-        reads.append((f"blocking pass '{p.name}'",
-                      [*encodings.lacks(expand(p.sql, encodings)), *p.explode], True))
-    for c in rules.comparisons:
-        for level in c.levels:
-            columns = [] if level.else_ else encodings.lacks(expand(level.sql or "", encodings))
-            reads.append((f"comparison '{c.name}', level '{level.label}'",
-                          [*columns, *([level.tf] if level.tf else [])], True))
-    for kind, sqls in (("deterministic", rules.training.deterministic),
-                       ("em_passes", rules.training.em_passes)):
-        reads += [(f"training.{kind} rule '{sql}'", encodings.lacks(expand(sql, encodings)),
-                   False) for sql in sqls]
-    for what, columns, optional in reads:
+    for what, sql, extra, optional in rule_sql(rules):
+        columns = [*encodings.lacks(expand(sql, encodings)), *extra]
         unknown = sorted({c for c in columns if c not in encodings.columns
                           and not (optional and OPTIONAL_COLUMN.match(c))})
         if unknown:
             raise ConfigError(where, f"{what} reads {', '.join(unknown)}: no such column in "
                               "the encoded extracts")
+
+
+def check_sql(con: duckdb.DuckDBPyConnection, rules: LinkageRules, encodings: Encodings,
+              where: str) -> None:
+    """Every condition parses and binds against the identities table (DuckDB's EXPLAIN:
+    nothing is run); ConfigError naming the pass, level or training rule otherwise. A rule
+    left out for an optional column it reads is not checked."""
+    for what, sql, _, _ in rule_sql(rules):
+        expanded = expand(sql, encodings)
+        if encodings.lacks(expanded):
+            continue
+        try:
+            con.execute(f"EXPLAIN SELECT 1 FROM identities l, identities r WHERE {expanded}"
+                        ).fetchall()
+        except duckdb.Error as err:
+            first = str(err).strip().splitlines()[0]
+            raise ConfigError(where, f"{what}: not valid SQL ({first})") from None
 
 
 def load_rules(path: Path) -> LinkageRules:

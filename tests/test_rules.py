@@ -146,3 +146,25 @@ def test_a_misspelt_column_is_named(tmp_path: Path, edit: tuple[str, str], named
     check_columns(load_rules(RULES_DIR / "linkage" / "default.yaml"), encodings, "default")
     with pytest.raises(ConfigError, match=re.escape(named)):
         check_columns(load_rules(path), encodings, str(path))
+
+
+def test_a_condition_that_is_not_sql_is_named(tmp_path: Path) -> None:
+    import duckdb
+
+    from linkage.rules import check_sql
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE identities (tok_permit UBIGINT, tok_passport UBIGINT)")
+    encodings = Encodings({}, columns=frozenset(["tok_permit", "tok_passport"]))
+    text = "version: 1\nblocking:\n  - {name: permit, sql: \"l.tok_permit == = r.tok_permit\"}\n" \
+           "comparisons:\n  - name: passport\n    levels:\n" \
+           "      - {label: same, sql: \"l.tok_passport = r.tok_passport\"}\n" \
+           "      - {label: different, else: true}\n" \
+           "training: {deterministic: [\"l.tok_passport = r.tok_passport\"], " \
+           "em_passes: [\"l.tok_passport = r.tok_passport\"]}\n"
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="blocking pass 'permit': not valid SQL"):
+        check_sql(con, load_rules(path), encodings, str(path))
+    path.write_text(text.replace("== =", "="))
+    check_sql(con, load_rules(path), encodings, str(path))  # valid: no error
