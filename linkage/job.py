@@ -246,11 +246,12 @@ def run_link(config: JobConfig, force: bool = False, previous: Path | None = Non
                         warnings=input_warnings(sources), model_warnings=model.warnings,
                         plan=blocking.record(), clustering=clustering.record(),
                         person_ids=person_ids)
-    result.quality = assess(con, predictions.physical_name, estimate, model.model_json())
+    model_json = model.model_json()  # the trained model as data, once: checked and saved
+    result.quality = assess(con, predictions.physical_name, estimate, model_json)
     if labels is not None:
         result.quality["labels"] = {**labels, **label_agreement(con)}
     lap("quality")
-    result.outputs = write_outputs(con, config.outputs_dir, model.model_json())
+    result.outputs = write_outputs(con, config.outputs_dir, model_json)
     result.outputs.append(write_registry(con, config.outputs_dir, key_id))
     lap("outputs")
     if against_truth is not None:
