@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from linkage.events import build_person_tables
+from linkage.indicators import CELL_COLUMNS, NOT_APPLICABLE
 from linkage.job import run_indicators_for
 from migralink.config import JobConfig
 
@@ -84,7 +85,12 @@ def pair_and_person_metrics(con: duckdb.DuckDBPyConnection) -> dict:
 
 
 def indicator_validity(con: duckdb.DuckDBPyConnection, config: JobConfig) -> dict:
-    """Indicators from linked persons against the same indicators from true persons."""
+    """Indicators from linked persons against the same indicators from true persons.
+
+    Every cell of every table (margins too) is compared; a cell counts as large when either
+    side has at least INDICATOR_MIN_CELL persons. The cell-by-cell comparison is written to
+    the truth folder (indicator_comparison.parquet) for inspection.
+    """
     con.execute("CREATE SCHEMA IF NOT EXISTS truth")
     con.execute("SET search_path = 'truth,main'")
     try:
@@ -94,35 +100,46 @@ def indicator_validity(con: duckdb.DuckDBPyConnection, config: JobConfig) -> dic
         run_indicators_for(con, config)
     finally:
         con.execute("SET search_path = 'main'")
-    rows = con.execute("""
-        WITH linked AS (
-            SELECT 'stocks' AS tbl, indicator, CAST(month AS VARCHAR) AS period, sex,
-                   citizenship, persons FROM main.stocks
-            UNION ALL
-            SELECT 'flows', indicator, CAST(year AS VARCHAR), sex, citizenship, persons
-            FROM main.flows
-        ), truth AS (
-            SELECT 'stocks' AS tbl, indicator, CAST(month AS VARCHAR) AS period, sex,
-                   citizenship, persons FROM truth.stocks
-            UNION ALL
-            SELECT 'flows', indicator, CAST(year AS VARCHAR), sex, citizenship, persons
-            FROM truth.flows
-        )
-        SELECT indicator, period, sex, citizenship,
-               coalesce(l.persons, 0) AS linked, coalesce(t.persons, 0) AS truth
-        FROM linked l FULL JOIN truth t USING (tbl, indicator, period, sex, citizenship)
-    """).fetchall()
-    big = [r for r in rows if r[5] >= INDICATOR_MIN_CELL]
-    errors = sorted(((abs(r[4] - r[5]) / r[5], r) for r in big), reverse=True)
+    keys = ", ".join(column for column in CELL_COLUMNS if column not in ("persons", "cell_key"))
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE indicator_comparison AS
+        SELECT {keys}, coalesce(l.persons, 0) AS linked, coalesce(t.persons, 0) AS truth,
+               abs(coalesce(l.persons, 0) - coalesce(t.persons, 0))
+                   / greatest(coalesce(t.persons, 0), 1) AS rel_error
+        FROM main.indicator_cells l FULL JOIN truth.indicator_cells t USING ({keys})
+    """)
+    comparison = config.at(config.paths.truth) / "indicator_comparison.parquet"
+    con.execute(f"COPY indicator_comparison TO '{comparison}' (FORMAT parquet)")
+    large = f"greatest(linked, truth) >= {INDICATOR_MIN_CELL}"
+    per_indicator = {
+        name: {"cells": cells, "cells_ge_100": big,
+               "max_rel_error_cells_ge_100": None if worst is None else round(worst, 6)}
+        for name, cells, big, worst in con.execute(f"""
+            SELECT indicator, count(*), count(*) FILTER (WHERE {large}),
+                   max(rel_error) FILTER (WHERE {large})
+            FROM indicator_comparison GROUP BY indicator ORDER BY indicator
+        """).fetchall()
+    }
+    cells, big, worst, mean = con.execute(f"""
+        SELECT count(*), count(*) FILTER (WHERE {large}), max(rel_error) FILTER (WHERE {large}),
+               avg(rel_error) FILTER (WHERE {large})
+        FROM indicator_comparison
+    """).fetchall()[0]
+    worst_cells = con.execute(f"""
+        SELECT {keys}, linked, truth FROM indicator_comparison WHERE {large}
+        ORDER BY rel_error DESC, {keys} LIMIT 5
+    """)
+    names = [column[0] for column in worst_cells.description]
     return {
-        "cells": len(rows),
-        "cells_ge_100": len(big),
-        "max_rel_error_cells_ge_100": round(errors[0][0], 6) if errors else None,
-        "mean_rel_error_cells_ge_100":
-            round(sum(e for e, _ in errors) / len(errors), 6) if errors else None,
+        "cells": cells,
+        "cells_ge_100": big,
+        "max_rel_error_cells_ge_100": None if worst is None else round(worst, 6),
+        "mean_rel_error_cells_ge_100": None if mean is None else round(mean, 6),
+        "by_indicator": per_indicator,
         "worst_cells": [
-            {"indicator": r[0], "period": r[1], "sex": r[2], "citizenship": r[3],
-             "linked": r[4], "truth": r[5]} for _, r in errors[:5]
+            {name: value for name, value in zip(names, row, strict=True)
+             if value != NOT_APPLICABLE}
+            for row in worst_cells.fetchall()
         ],
     }
 

@@ -1,9 +1,17 @@
-"""Indicators: run the SQL definitions in rules/indicators/ into the `stocks` and `flows` tables.
+"""Indicators: run the SQL definitions in rules/indicators/ into the `indicator_cells` table.
 
-Each rules file is one SELECT under a header comment (indicator, table, definition, source).
-Every header is validated before anything runs. The runner adds the indicator name, writes
-NULL sex as 'U' and NULL citizenship as 'UNK', and keeps only cells with persons > 0. Input
-and output tables are unqualified, so they follow the connection's search_path.
+Each rules file is one SELECT under a header comment (indicator, frequency, dimensions,
+definition, source). It returns the units counted: one row per person and period (`person_id`,
+`period`, `sex` and the dimensions its header lists). The runner counts them into two-way
+tables, sex by each dimension, with every margin (GROUPING SETS), so margins are exact sums:
+
+    cells: indicator, frequency, time_period, sex, <DIMENSIONS>, persons, cell_key
+
+'_T' marks a total over a dimension, '_U' an unknown value, '_Z' a dimension the indicator
+does not break down by. `cell_key` is the fractional part of the sum of the persons' random
+keys (the ABS cell-key method): the same persons give the same key in every table, which
+disclosure control uses to round consistently. Inputs and outputs are unqualified, so they
+follow the connection's search_path.
 """
 
 from __future__ import annotations
@@ -16,31 +24,35 @@ from typing import Literal
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from linkage.rulefiles import check_single_select, first_line, parse_header, select_body
 from migralink.config import RULES_DIR, format_validation
 from migralink.errors import ConfigError
 
 INDICATORS_DIR = RULES_DIR / "indicators"
 
-# A rules file either writes cells into a table, or defines a view that other files share
-# (`-- view: name`): one concept, one place, like a dbt model referred to by name.
-TableName = Literal["stocks", "flows", "view"]
+# The breakdowns an indicator may list (besides sex, always there), in output column order.
+DIMENSIONS = ("age_group", "citizenship", "activity", "occupation", "destination", "residence")
+TOTAL, UNKNOWN, NOT_APPLICABLE = "_T", "_U", "_Z"
 
-# Columns each file's SELECT returns, in output order, with their output types.
-TABLE_COLUMNS: dict[str, dict[str, str]] = {
-    "stocks": {"month": "DATE", "sex": "VARCHAR", "citizenship": "VARCHAR", "persons": "BIGINT"},
-    "flows": {"year": "INTEGER", "sex": "VARCHAR", "citizenship": "VARCHAR", "persons": "BIGINT"},
-}
-# A cell key never holds NULL: compared tables would otherwise miss unknown-code cells.
-UNKNOWN_CODES: dict[str, str] = {"sex": "U", "citizenship": "UNK"}
+Frequency = Literal["monthly", "annual"]
+FREQUENCY_CODES = {"monthly": "M", "annual": "A"}
+PERIOD_FORMATS = {"monthly": "%Y-%m", "annual": "%Y"}
+PERIOD_UNITS = {"monthly": "month", "annual": "year"}
+
+CELLS_TABLE = "indicator_cells"
+CELL_COLUMNS = {"indicator": "VARCHAR", "frequency": "VARCHAR", "time_period": "VARCHAR",
+                "sex": "VARCHAR", **{dim: "VARCHAR" for dim in DIMENSIONS},
+                "persons": "BIGINT", "cell_key": "DOUBLE"}
 
 # DuckDB variables the rules read with getvariable(), and their types.
 PARAMETER_TYPES: dict[str, str] = {"country": "VARCHAR", "period_start": "DATE",
                                    "period_end": "DATE"}
 
-SINGLE_LINE_KEYS = ("indicator", "table", "view")
-TEXT_KEYS = ("definition", "source", "notes")
-_KEY_LINE = re.compile(r"^ ?([A-Za-z_]+):(.*)$")
-_CELLS_TABLE = "__indicator_cells"
+SINGLE_LINE_KEYS = ("indicator", "view", "frequency", "dimensions")
+# A person's random key is hash(person_id) / 2**64; summed as integers, so the key does not
+# depend on the order the units are added in.
+_TWO_TO_64 = 2**64
+_UNITS_TABLE = "__indicator_units"
 
 
 class Indicator(BaseModel):
@@ -49,7 +61,8 @@ class Indicator(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    table: TableName
+    frequency: Frequency | None = None           # None: a shared view, not an indicator
+    dimensions: tuple[str, ...] = ()
     definition: str = Field(min_length=1)
     source: str = Field(min_length=1)
     notes: str = ""
@@ -57,12 +70,13 @@ class Indicator(BaseModel):
     sql: str
 
     @property
-    def columns(self) -> dict[str, str]:
-        return TABLE_COLUMNS[self.table]
+    def is_view(self) -> bool:
+        return self.frequency is None
 
     @property
-    def is_view(self) -> bool:
-        return self.table == "view"
+    def columns(self) -> list[str]:
+        """The columns its SELECT returns (in any order)."""
+        return ["person_id", "period", "sex", *self.dimensions]
 
 
 def set_parameters(
@@ -78,44 +92,24 @@ def set_parameters(
     con.execute("SET VARIABLE period_end = ?::DATE", [period_end])
 
 
-def parse_header(file: Path, text: str) -> dict[str, str]:
-    """The `-- key: value` fields of the comment block that opens a rules file.
-
-    Indented comment lines continue the previous text field; `indicator` and `table` are one line.
-    """
-    fields: dict[str, str] = {}
-    key: str | None = None
-    for line in _header_lines(text):
-        body = line[2:]
-        match = None if body.startswith("  ") else _KEY_LINE.match(body)
-        if match:
-            key = match.group(1).lower()
-            if key not in SINGLE_LINE_KEYS + TEXT_KEYS:
-                raise ConfigError(str(file), f"unknown header key '{key}'")
-            if key in fields:
-                raise ConfigError(str(file), f"header key '{key}' appears twice")
-            fields[key] = match.group(2).strip()
-        elif body.strip():
-            if key is None or key in SINGLE_LINE_KEYS:
-                raise ConfigError(str(file), f"header line outside a text field: {line.strip()!r}")
-            fields[key] = f"{fields[key]} {body.strip()}".strip()
-    return fields
-
-
 def read_indicator(file: Path) -> Indicator:
     """Read and validate one rules file: header fields and a single SELECT statement."""
     text = file.read_text(encoding="utf-8")
-    fields = parse_header(file, text)
+    fields = parse_header(file, text, SINGLE_LINE_KEYS)
     if "view" in fields:
-        if "indicator" in fields or "table" in fields:
-            raise ConfigError(str(file), "a '-- view:' file has no indicator or table")
-        fields["indicator"], fields["table"] = fields.pop("view"), "view"
-    elif fields.get("table") and fields["table"] not in TABLE_COLUMNS:
-        raise ConfigError(str(file), f"table must be 'stocks' or 'flows', not {fields['table']!r}")
-    for key in ("indicator", "table"):
-        if not fields.get(key):
-            raise ConfigError(str(file), f"header has no '-- {key}:' line")
-    _check_single_select(file, text)
+        if {"indicator", "frequency", "dimensions"} & fields.keys():
+            raise ConfigError(str(file), "a '-- view:' file has no indicator, frequency or "
+                                         "dimensions")
+        fields["indicator"] = fields.pop("view")
+    else:
+        for key in ("indicator", "frequency"):
+            if not fields.get(key):
+                raise ConfigError(str(file), f"header has no '-- {key}:' line")
+        if fields["frequency"] not in FREQUENCY_CODES:
+            raise ConfigError(str(file), f"frequency must be 'monthly' or 'annual', "
+                                         f"not {fields['frequency']!r}")
+        fields["dimensions"] = _dimensions(file, fields.get("dimensions", ""))
+    check_single_select(file, text)
     try:
         return Indicator(name=fields.pop("indicator"), file=file, sql=text, **fields)
     except ValidationError as err:
@@ -140,7 +134,7 @@ def load_indicators(folder: Path = INDICATORS_DIR) -> list[Indicator]:
 def run_indicators(
     con: duckdb.DuckDBPyConnection, folder: Path = INDICATORS_DIR
 ) -> dict[str, int]:
-    """Create the shared views, then run every indicator into fresh `stocks` and `flows`.
+    """Create the shared views, then count every indicator into a fresh `indicator_cells`.
 
     Returns the number of cells each indicator wrote. All or nothing: on error, no table changes.
     """
@@ -148,11 +142,11 @@ def run_indicators(
     _check_parameters(con)
     con.begin()
     try:
-        _create_output_tables(con)
+        _create_cells_table(con)
         for view in (r for r in rules if r.is_view):
             _create_view(con, view)
         counts = {ind.name: _run_one(con, ind) for ind in rules if not ind.is_view}
-        con.execute(f"DROP TABLE IF EXISTS {_CELLS_TABLE}")
+        con.execute(f"DROP TABLE IF EXISTS {_UNITS_TABLE}")
     except BaseException:
         con.rollback()
         raise
@@ -160,33 +154,22 @@ def run_indicators(
     return counts
 
 
-def _header_lines(text: str) -> list[str]:
-    """The comment lines that open the file, before the first line of SQL."""
-    lines: list[str] = []
-    for raw in text.splitlines():
-        line = raw.rstrip()
-        if not line.startswith("--"):
-            if line or lines:
-                break
-            continue
-        lines.append(line)
-    return lines
-
-
-def _check_single_select(file: Path, text: str) -> None:
-    try:
-        statements = duckdb.extract_statements(text)
-    except duckdb.Error as err:
-        raise ConfigError(str(file), f"SQL does not parse: {_first_line(err)}") from None
-    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
-        raise ConfigError(str(file), "must hold exactly one SELECT statement")
+def _dimensions(file: Path, text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in DIMENSIONS]
+    if unknown:
+        raise ConfigError(str(file), f"unknown dimension {unknown[0]!r}; dimensions are "
+                                     f"{', '.join(DIMENSIONS)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(str(file), "a dimension is listed twice")
+    return tuple(sorted(names, key=DIMENSIONS.index))
 
 
 def _check_parameters(con: duckdb.DuckDBPyConnection) -> None:
     for name, expected in PARAMETER_TYPES.items():
         value, kind = con.execute(
             "SELECT getvariable(?) IS NOT NULL, typeof(getvariable(?))", [name, name]
-        ).fetchone()
+        ).fetchall()[0]
         if not value or kind != expected:
             raise ConfigError(
                 "indicator parameters",
@@ -194,68 +177,81 @@ def _check_parameters(con: duckdb.DuckDBPyConnection) -> None:
             )
 
 
-def _create_output_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for table, columns in TABLE_COLUMNS.items():
-        spec = ", ".join(f"{col} {kind}" for col, kind in columns.items())
-        con.execute(f"CREATE OR REPLACE TABLE {table} (indicator VARCHAR, {spec})")
+def _create_cells_table(con: duckdb.DuckDBPyConnection) -> None:
+    spec = ", ".join(f"{col} {kind}" for col, kind in CELL_COLUMNS.items())
+    con.execute(f"CREATE OR REPLACE TABLE {CELLS_TABLE} ({spec})")
 
 
 def _create_view(con: duckdb.DuckDBPyConnection, view: Indicator) -> None:
     try:
-        con.execute(f"CREATE OR REPLACE VIEW {view.name} AS\n{_select_body(view.sql)}\n")
+        con.execute(f"CREATE OR REPLACE VIEW {view.name} AS\n{select_body(view.sql)}")
     except duckdb.Error as err:
-        raise ConfigError(str(view.file), f"SQL fails: {_first_line(err)}") from None
+        raise ConfigError(str(view.file), f"SQL fails: {first_line(err)}") from None
 
 
 def _run_one(con: duckdb.DuckDBPyConnection, ind: Indicator) -> int:
-    """Materialise one indicator's cells, check them, append them to its table; cells written."""
+    """Materialise one indicator's units, check them, count them into cells; cells written."""
     try:
-        _materialise_cells(con, ind)
+        _materialise_units(con, ind)
     except duckdb.Error as err:
-        raise ConfigError(str(ind.file), f"SQL fails: {_first_line(err)}") from None
-    keys = ", ".join(col for col in ind.columns if col != "persons")
-    repeated = con.execute(
-        f"SELECT count(*) FROM (SELECT {keys} FROM {_CELLS_TABLE} GROUP BY ALL HAVING count(*) > 1)"
-    ).fetchone()[0]
-    if repeated:
-        raise ConfigError(str(ind.file), f"{repeated} cells ({keys}) appear on more than one row")
-    con.execute(
-        f"INSERT INTO {ind.table} SELECT ?, * FROM {_CELLS_TABLE} ORDER BY {keys}", [ind.name]
-    )
-    return con.execute(f"SELECT count(*) FROM {_CELLS_TABLE}").fetchone()[0]
+        raise ConfigError(str(ind.file), f"SQL fails: {first_line(err)}") from None
+    _check_units(con, ind)
+    before = con.execute(f"SELECT count(*) FROM {CELLS_TABLE}").fetchall()[0][0]
+    con.execute(f"INSERT INTO {CELLS_TABLE} {_cells_sql(ind)}", [ind.name])
+    return con.execute(f"SELECT count(*) FROM {CELLS_TABLE}").fetchall()[0][0] - before
 
 
-def _materialise_cells(con: duckdb.DuckDBPyConnection, ind: Indicator) -> None:
-    """Put the file's cells, typed, unknown codes filled and persons > 0, in a temp table."""
-    body = _select_body(ind.sql)
+def _materialise_units(con: duckdb.DuckDBPyConnection, ind: Indicator) -> None:
+    body = select_body(ind.sql)
     returned = con.sql(body).columns
     if sorted(returned) != sorted(ind.columns):
-        expected = list(ind.columns)
-        raise ConfigError(
-            str(ind.file), f"SELECT returns {returned}; a {ind.table} rule returns {expected}"
-        )
-    outputs = ", ".join(_output_column(col, kind) for col, kind in ind.columns.items())
-    # The newlines keep a trailing comment in the file from swallowing the closing parenthesis.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_CELLS_TABLE} AS\n"
-        f"SELECT {outputs} FROM (\n{body}\n) AS cells WHERE persons > 0"
-    )
+        raise ConfigError(str(ind.file), f"SELECT returns {returned}; with its dimensions it "
+                                         f"must return {ind.columns}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_UNITS_TABLE} AS SELECT * FROM (\n{body}) AS u")
 
 
-def _output_column(column: str, kind: str) -> str:
-    value = column
-    if column in UNKNOWN_CODES:
-        value = f"coalesce({column}, '{UNKNOWN_CODES[column]}')"
-    return f"CAST({value} AS {kind}) AS {column}"
+def _check_units(con: duckdb.DuckDBPyConnection, ind: Indicator) -> None:
+    """One row per person and period, periods aligned to the frequency and in the period."""
+    unit = PERIOD_UNITS[ind.frequency]
+    repeated, misaligned, outside = con.execute(f"""
+        SELECT
+            count(*) - count(DISTINCT (person_id, period)),
+            count(*) FILTER (WHERE period <> date_trunc('{unit}', period)),
+            count(*) FILTER (WHERE period < date_trunc('{unit}', getvariable('period_start'))
+                                OR period > getvariable('period_end') OR period IS NULL
+                                OR person_id IS NULL)
+        FROM {_UNITS_TABLE}
+    """).fetchall()[0]
+    if repeated:
+        raise ConfigError(str(ind.file), f"{repeated} rows repeat a (person_id, period): each "
+                                         "person counts once per period")
+    if misaligned:
+        raise ConfigError(str(ind.file), f"{misaligned} periods are not the first day of a {unit}")
+    if outside:
+        raise ConfigError(str(ind.file), f"{outside} rows have no person, no period or a "
+                                         "period outside the reference period")
 
 
-def _select_body(sql: str) -> str:
-    """The statement without its closing semicolon, so it can sit inside a subquery."""
-    code = [pos for pos, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
-    if code and sql[code[-1]] == ";":
-        return sql[: code[-1]]
-    return sql
+def _cells_sql(ind: Indicator) -> str:
+    """Two-way tables, sex by each dimension, with all margins, as one GROUPING SETS query."""
+    sets = ["(period, sex)", "(period)"]
+    for dim in ind.dimensions:
+        sets += [f"(period, sex, {dim})", f"(period, {dim})"]
+    codes = [_code("sex", True), *(_code(dim, dim in ind.dimensions) for dim in DIMENSIONS)]
+    period_format = PERIOD_FORMATS[ind.frequency]
+    return f"""
+        SELECT ?, '{FREQUENCY_CODES[ind.frequency]}', strftime(period, '{period_format}'),
+               {', '.join(codes)},
+               count(*),
+               (sum(CAST(hash(person_id) AS HUGEINT)) % {_TWO_TO_64}) / {_TWO_TO_64}.0
+        FROM {_UNITS_TABLE}
+        GROUP BY GROUPING SETS ({', '.join(sets)})
+        ORDER BY ALL
+    """
 
 
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0]
+def _code(column: str, used: bool) -> str:
+    if not used:
+        return f"'{NOT_APPLICABLE}'"
+    return (f"CASE WHEN grouping({column}) = 1 THEN '{TOTAL}' "
+            f"ELSE coalesce(CAST({column} AS VARCHAR), '{UNKNOWN}') END")

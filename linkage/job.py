@@ -13,6 +13,12 @@ import duckdb
 
 import migralink
 from linkage.cluster import cluster
+from linkage.disclosure import (
+    apply_disclosure,
+    load_disclosure_rules,
+    load_sdmx_rules,
+    write_published,
+)
 from linkage.events import build_person_tables
 from linkage.indicators import run_indicators, set_parameters
 from linkage.labels import label_agreement, load_labels
@@ -23,6 +29,7 @@ from linkage.person_ids import REGISTRY, IdReport, carry_ids, read_registry, run
 from linkage.plan import Plan, plan
 from linkage.quality import assess, choose_threshold
 from linkage.rules import Encodings, LinkageRules, check_columns, check_sql, load_rules
+from linkage.timeline import build_timeline, load_residence_rules, timeline_summary
 from migralink.config import JobConfig
 from migralink.errors import LinkageError
 from migralink.timing import Laps
@@ -57,6 +64,7 @@ class LinkResult:
                  f"identities -> {c['persons']:,} persons (key id {self.key_id})"]
         lines += [f"warning: {w}" for w in self.warnings]
         lines += self.clustering_lines()
+        lines += self.statistics_lines()
         lines += self.quality_lines()
         if self.model_warnings:
             lines.append(f"model notes: {len(self.model_warnings)} from splink training "
@@ -77,6 +85,25 @@ class LinkResult:
                          f"{k['split']:,} split ({reasons}), {k['persons']:,} persons")
         if self.person_ids.persons:
             lines.append(self.person_ids.line())
+        return lines
+
+    def statistics_lines(self) -> list[str]:
+        """What the timeline resolved, and how the published tables were protected."""
+        lines = []
+        t = self.counts.get("timeline_resolved")
+        if t:
+            lines.append(
+                f"timeline: {t['imputed_by_declared_work'] + t['imputed_at_midpoint']:,} missing "
+                f"crossings imputed ({t['imputed_by_declared_work']:,} from declared work), "
+                f"{t['work_while_abroad_months']:,} months of work while recorded abroad; "
+                f"{t['long_term_arrivals']:,} long-term arrivals, "
+                f"{t['long_term_departures']:,} departures ({t['provisional']:,} provisional)")
+        d = self.counts.get("disclosure")
+        if d:
+            lines.append(
+                f"published: {d['cells']:,} cells, {d['primary']:,} suppressed as small, "
+                f"{d['secondary']:,} to protect them, {d['rounded']:,} rounded "
+                "(rules/disclosure.yaml)")
         return lines
 
     def quality_lines(self) -> list[str]:
@@ -120,12 +147,28 @@ def period_bounds(config: JobConfig) -> tuple[date, date]:
     return date(y0, m0, 1), date.fromordinal(last)
 
 
-def run_indicators_for(con: duckdb.DuckDBPyConnection, config: JobConfig) -> dict[str, int]:
-    if config.indicators is None:
-        return {}
+def run_indicators_for(con: duckdb.DuckDBPyConnection, config: JobConfig) -> dict[str, dict]:
+    """The timeline tables, then the indicator cells (when the config names indicators)."""
     start, end = period_bounds(config)
     set_parameters(con, config.country, start, end)
-    return run_indicators(con, config.rule(config.indicators))
+    counts: dict[str, dict] = {
+        "timeline": build_timeline(con, load_residence_rules(config.rule(config.residence)))}
+    if config.indicators is not None:
+        counts["indicator_cells"] = run_indicators(con, config.rule(config.indicators))
+    return counts
+
+
+def protect_and_publish(con: duckdb.DuckDBPyConnection, config: JobConfig
+                        ) -> tuple[dict[str, int], list[Path]]:
+    """Disclosure control of the indicator cells, then OUT/published/ (CSV and SDMX-CSV)."""
+    if config.indicators is None:
+        return {}, []
+    sdmx = load_sdmx_rules(config.rule(config.sdmx))
+    protection = apply_disclosure(con, load_disclosure_rules(config.rule(config.disclosure)))
+    folder = config.outputs_dir / "published"
+    for old in folder.glob("*.csv"):
+        old.unlink()
+    return protection, write_published(con, config.outputs_dir, config.country, sdmx)
 
 
 def input_warnings(sources: list[LoadedSource]) -> list[str]:
@@ -240,7 +283,10 @@ def run_link(config: JobConfig, force: bool = False, previous: Path | None = Non
                 "SELECT source, record_id, person_id FROM record_links")
     counts = count_links(con, predictions.physical_name)
     counts.update(build_person_tables(con))
-    counts["indicator_cells"] = run_indicators_for(con, config)  # rows of each table, not persons
+    counts.update(run_indicators_for(con, config))  # rows of each table, not persons
+    protection, published = protect_and_publish(con, config)
+    counts["disclosure"] = protection
+    counts["timeline_resolved"] = timeline_summary(con)
     lap("events_indicators")
     result = LinkResult(con, key_id, counts, laps.seconds,
                         warnings=input_warnings(sources), model_warnings=model.warnings,
@@ -251,7 +297,7 @@ def run_link(config: JobConfig, force: bool = False, previous: Path | None = Non
     if labels is not None:
         result.quality["labels"] = {**labels, **label_agreement(con)}
     lap("quality")
-    result.outputs = write_outputs(con, config.outputs_dir, model_json)
+    result.outputs = write_outputs(con, config.outputs_dir, model_json) + published
     result.outputs.append(write_registry(con, config.outputs_dir, key_id))
     lap("outputs")
     if against_truth is not None:

@@ -14,8 +14,10 @@ import duckdb
 from linkage.events import table_exists
 from migralink.schema import EVENT_TABLES
 
-OUTPUT_TABLES = ["persons", *EVENT_TABLES.values(), "stocks", "flows", "record_links"]
-PARQUET_TABLES = ["persons", "stocks", "flows"]
+TIMELINE_TABLES = ["crossings", "stays", "migrations", "person_months"]
+OUTPUT_TABLES = ["persons", *EVENT_TABLES.values(), *TIMELINE_TABLES, "indicator_cells",
+                 "published_cells", "record_links"]
+PARQUET_TABLES = ["persons", "person_months", "indicator_cells"]
 
 
 def write_outputs(con: duckdb.DuckDBPyConnection, out: Path, model_json: dict) -> list[Path]:

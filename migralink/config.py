@@ -191,7 +191,10 @@ class JobConfig(_Strict):
     key: KeyConfig
     encoding: Path = Path("encoding.yaml")
     linkage: Path = Path("linkage/default.yaml")
+    residence: Path = Path("residence.yaml")      # in rules/: timeline and residence rules
     indicators: Path | None = Path("indicators")
+    disclosure: Path = Path("disclosure.yaml")    # in rules/: protection of published tables
+    sdmx: Path = Path("sdmx.yaml")                # in rules/: codes of the SDMX-CSV files
     labels: Path | None = None        # clerical labels (linkage/labels.py), under workdir
     paths: PathsConfig = PathsConfig()
     validation: ValidationConfig = ValidationConfig()

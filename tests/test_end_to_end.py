@@ -4,11 +4,15 @@ Also the privacy guarantee: no name or document number of the raw extracts appea
 file the hub receives or writes.
 """
 
+import csv
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
+from test_disclosure import protection_problems
 
+from linkage.disclosure import load_disclosure_rules, load_sdmx_rules
 from migralink.demo import DemoResult, run_demo
 from pseudonymise.audit import hub_side_files, scan
 
@@ -69,6 +73,32 @@ def test_small_demo_links_well(small_demo: DemoResult) -> None:
     for result in small_demo.pseudonymised:
         c = result.counts
         assert c.rows_in == c.encoded + c.rejected > 0
+
+
+def test_published_tables_pass_disclosure_control(small_demo: DemoResult) -> None:
+    """No small cell published, no line with one hidden cell; the files say the same."""
+    min_count = load_disclosure_rules().suppression.min_count
+    out = small_demo.config.outputs_dir
+    with duckdb.connect(str(out / "outputs.duckdb"), read_only=True) as con:
+        assert protection_problems(con, min_count) == []
+        hidden, cells = con.execute("SELECT count(*) FILTER (value IS NULL), count(*) "
+                                    "FROM published_cells").fetchall()[0]
+    assert 0 < hidden < cells
+    files = sorted((out / "published").glob("*.csv"))
+    indicators = set(load_sdmx_rules().indicators)
+    assert {f.name.split(".")[0] for f in files} == indicators
+    published = 0
+    for file in files:
+        with file.open(encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        value = "OBS_VALUE" if file.name.endswith(".sdmx.csv") else "value"
+        for row in rows:
+            if row[value]:
+                published += 1
+                assert int(row[value]) >= min_count, (file.name, row)
+            else:
+                assert row["OBS_STATUS" if value == "OBS_VALUE" else "status"] == "C"
+    assert published > 0
 
 
 def test_garbled_crossing_dates_are_exactly_the_rejects(small_demo: DemoResult) -> None:

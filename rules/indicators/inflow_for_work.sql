@@ -1,5 +1,6 @@
 -- indicator: inflow_for_work
--- table: flows
+-- frequency: annual
+-- dimensions: age_group, citizenship, activity
 -- definition: For-work inflow of foreign citizens, by year. A person's first work signal is
 --   the earliest, over all records, of: their first declared employment month (an
 --   employment_months row with days_declared > 0), the issue date of their first residence
@@ -8,7 +9,9 @@
 --   the country counts in year y when their first work signal falls in year y of the period
 --   and they have an entry crossing ('in') from 180 days before to 31 days after it (31 days
 --   after because employment is declared by month: the entry may fall inside the first
---   declared month). Distinct persons by year, sex and citizenship.
+--   declared month). Aged 15+ in year y (an unknown birth year does not exclude). By sex, age
+--   group, citizenship and activity: the ISIC section of the first declared employment month
+--   (the sector declaring most days; unknown when no employment is declared).
 -- source: ILO, 20th ICLS (2018), Guidelines concerning statistics of international labour
 --   migration: "for-work international migrants" (flow), inflow of foreigners coming to work.
 --   Records: social-security monthly declarations, residence permits, hiring approvals
@@ -16,6 +19,7 @@
 -- notes: Left-censoring: a first work signal in the first month of the period does not count,
 --   because the person was probably working before the records start. A signal before the
 --   period is a first signal too, so a person already working then is never an inflow.
+--   A work permit without declared work counts (the person came to work).
 WITH work_signals AS (
     SELECT person_id, month AS signal_date
     FROM employment_months
@@ -34,8 +38,14 @@ first_work_signal AS (
     FROM work_signals
     GROUP BY person_id
 ),
+first_activity AS (
+    SELECT person_id, first(sector ORDER BY month, days DESC, sector NULLS LAST) AS activity
+    FROM (SELECT person_id, month, sector, sum(days_declared) AS days
+          FROM employment_months WHERE days_declared > 0 GROUP BY ALL)
+    GROUP BY person_id
+),
 inflows AS (
-    SELECT f.person_id, year(f.signal_date) AS year
+    SELECT f.person_id, CAST(date_trunc('year', f.signal_date) AS DATE) AS period
     FROM first_work_signal AS f
     WHERE f.signal_date BETWEEN getvariable('period_start') AND getvariable('period_end')
       AND date_trunc('month', f.signal_date) > date_trunc('month', getvariable('period_start'))
@@ -48,13 +58,12 @@ inflows AS (
                            AND f.signal_date + INTERVAL 31 DAY
       )
 )
-SELECT
-    i.year,
-    p.sex,
-    p.citizenship,
-    count(DISTINCT i.person_id) AS persons
+SELECT i.person_id, i.period, p.sex, a.age_group, p.citizenship, fa.activity
 FROM inflows AS i
 JOIN persons AS p USING (person_id)
+LEFT JOIN first_activity AS fa USING (person_id)
+LEFT JOIN age_groups AS a
+  ON year(i.period) - p.birth_year BETWEEN a.min_age AND a.max_age
 WHERE p.citizenship IS NOT NULL
   AND p.citizenship <> getvariable('country')
-GROUP BY i.year, p.sex, p.citizenship
+  AND (p.birth_year IS NULL OR year(i.period) - p.birth_year >= 15)

@@ -1,24 +1,30 @@
 -- indicator: seasonal_departures
--- table: flows
--- definition: Seasonal departures of nationals, by year of placement start. As
+-- frequency: annual
+-- dimensions: age_group, destination
+-- definition: Seasonal programme departures of nationals, by year of placement start. As
 --   outflow_nationals_for_work, restricted to placements whose programme starts with
---   'SEASONAL' (case-sensitive): nationals (citizenship = country) with such a placement
---   abroad (destination known and not the country) starting in year y of the period, and an
---   exit crossing ('out') from 30 days before to 60 days after that start. Distinct persons
---   per year of start, sex and citizenship.
+--   'SEASONAL' (case-sensitive): nationals with such a placement abroad starting in year y of
+--   the period and an exit crossing from 30 days before to 60 days after that start
+--   (departures_for_work). Each person counts once a year, with the destination of their
+--   first seasonal departure that year. Aged 15+ (an unknown birth year does not
+--   exclude). By sex, age group and destination.
 -- source: ILO, 20th ICLS (2018), Guidelines concerning statistics of international labour
 --   migration: "for-work international migrants" (flow), seasonal workers among those leaving
 --   to work abroad. Records: employment-agency placements (seasonal programmes), border
 --   crossings.
--- notes: A subset of outflow_nationals_for_work: every person counted here is counted there.
-SELECT
-    year(d.start_date) AS year,
-    p.sex,
-    p.citizenship,
-    count(DISTINCT d.person_id) AS persons
-FROM departures_for_work AS d
+-- notes: Every person counted here is counted in outflow_nationals_for_work that year.
+WITH yearly AS (
+    SELECT person_id, CAST(date_trunc('year', start_date) AS DATE) AS period,
+           first(destination ORDER BY start_date, destination) AS destination
+    FROM departures_for_work
+    WHERE starts_with(programme, 'SEASONAL')
+      AND start_date BETWEEN getvariable('period_start') AND getvariable('period_end')
+    GROUP BY ALL
+)
+SELECT d.person_id, d.period, p.sex, a.age_group, d.destination
+FROM yearly AS d
 JOIN persons AS p USING (person_id)
-WHERE starts_with(d.programme, 'SEASONAL')
-  AND d.start_date BETWEEN getvariable('period_start') AND getvariable('period_end')
-  AND p.citizenship = getvariable('country')
-GROUP BY ALL
+LEFT JOIN age_groups AS a
+  ON year(d.period) - p.birth_year BETWEEN a.min_age AND a.max_age
+WHERE p.citizenship = getvariable('country')
+  AND (p.birth_year IS NULL OR year(d.period) - p.birth_year >= 15)
