@@ -169,8 +169,9 @@ class ReferenceEncoder:
         purposes = [p for group in spec.bloom
                     for p in (f"bloom/{group}", f"bloom/{group}/salt", f"bloom/{group}/flips")]
         purposes += [f"name_key/{name}" for name in spec.tokens.name_keys.combine]
-        purposes += ["name_set", "dob/year", "dob/year_month", "dob/full",
-                     *(f"doc/{t}" for t in DOC_TYPES)]
+        purposes += ["name_set", "dob/year", "dob/year_month", "dob/full", "dob/day_month",
+                     *(f"doc/{t}" for t in DOC_TYPES),
+                     *(f"doc/{t}/near" for t in spec.tokens.documents.near)]
         self.keys = {p: key.field_key(p) for p in purposes}  # key setup, not a result cache
 
     def bloom(self, name: str | None, group: str, spec: BloomSpec, salt: str,
@@ -285,6 +286,7 @@ def birth_date_strings(y: int | None, m: int | None, d: int | None) -> dict[str,
         "year_month": None if y is None or m is None else f"{y:04d}-{m:02d}",
         "full": None if None in (y, m, d) else f"{y:04d}-{m:02d}-{d:02d}",
         "full_transposed": f"{y:04d}-{d:02d}-{m:02d}" if y is not None and swappable else None,
+        "day_month": None if None in (y, m, d) else f"{m:02d}-{d:02d}",
     }
 
 

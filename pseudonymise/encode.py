@@ -192,6 +192,9 @@ def _birth_date_strings(rows: pl.DataFrame) -> pl.DataFrame:
         year_month=pl.format("{}-{}", y, m),
         full=pl.format("{}-{}-{}", y, m, d),
         full_transposed=pl.when(swappable).then(pl.format("{}-{}-{}", y, d, m)),
+        # the date without its year (a birth date keyed with a wrong year still shares it);
+        # only with a known year, as the other precisions
+        day_month=pl.when(pl.col("birth_year").is_not_null()).then(pl.format("{}-{}", m, d)),
     )
 
 

@@ -147,7 +147,12 @@ def normalise_name(text: str | None, kind: NameKind, rules: NameRules | None = N
     if text is None:
         return None
     rules = rules or default_rules()
-    words = _join_particles(fold(text).split(), rules)
+    folded = fold(text).split()
+    words = _join_particles(folded, rules)
+    if not words:
+        # a name that is only a title is that title (Cheikh is a common given name in
+        # Senegal): dropping it would leave the identity without the name and its tokens
+        words = [word for word in folded if word in rules.titles]
     table = rules.variants[kind]
     words = [table.get(_detach_article(word, table, rules), word) for word in words]
     return " ".join(words) or None

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from migralink.config import format_validation, load_yaml
 from migralink.errors import ConfigError
 
-BirthPrecision = Literal["year", "year_month", "full", "full_transposed"]
+BirthPrecision = Literal["year", "year_month", "full", "full_transposed", "day_month"]
 
 
 class _Spec(BaseModel):

@@ -17,7 +17,7 @@ import pytest
 from splink import SettingsCreator
 
 from linkage.model import settings
-from linkage.rules import Encodings, LinkageRules, flipped_dice, load_rules
+from linkage.rules import Encodings, LinkageRules, expand, flipped_dice, load_rules
 from migralink.config import RULES_DIR
 from pseudonymise.encode import dice, placeholder_expr, token
 
@@ -50,13 +50,15 @@ def pair(size_l: int, size_r: int, common: int, base: list[int] = S) -> tuple[li
 
 def dob(year: int | None, month: int | None = None, day: int | None = None) -> dict[str, Any]:
     """Birth-date columns as pseudonymise/encode.py makes them: a token per precision (the
-    transposed date under the full date's key, only for a real swappable date), the coded
-    year and the placeholder flag (placeholder_expr itself, for its null logic)."""
+    transposed date under the full date's key, only for a real swappable date; the day and
+    month, MM-DD, only for a whole date), the coded year and the placeholder flag
+    (placeholder_expr itself, for its null logic)."""
     y = None if year is None else f"{year:04d}"
     ym = None if y is None or month is None else f"{y}-{month:02d}"
     full = None if ym is None or day is None else f"{ym}-{day:02d}"
     swappable = full is not None and day <= 12 and day != month
     transposed = f"{y}-{day:02d}-{month:02d}" if swappable else None
+    day_month = None if full is None else f"{month:02d}-{day:02d}"
     placeholder = pl.DataFrame({"birth_month": [month], "birth_day": [day]},
                                schema={"birth_month": pl.Int8, "birth_day": pl.Int8}
                                ).select(placeholder_expr()).item()
@@ -67,6 +69,7 @@ def dob(year: int | None, month: int | None = None, day: int | None = None) -> d
     return {"tok_dob_year": tok("dob/year", y), "tok_dob_year_month": tok("dob/year_month", ym),
             "tok_dob_full": tok("dob/full", full),
             "tok_dob_full_transposed": tok("dob/full", transposed),
+            "tok_dob_day_month": tok("dob/day_month", day_month),
             "dob_placeholder": placeholder, "birth_year": year}
 
 
@@ -75,7 +78,8 @@ COLUMN_TYPES: dict[str, str] = {
     **{f"{f}_pop": "SMALLINT" for f in BLOOM_FIELDS},
     "tok_salt_names": "UBIGINT",
     "tok_dob_year": "UBIGINT", "tok_dob_year_month": "UBIGINT", "tok_dob_full": "UBIGINT",
-    "tok_dob_full_transposed": "UBIGINT", "dob_placeholder": "BOOLEAN", "birth_year": "INTEGER",
+    "tok_dob_full_transposed": "UBIGINT", "tok_dob_day_month": "UBIGINT",
+    "dob_placeholder": "BOOLEAN", "birth_year": "INTEGER",
     "sex": "VARCHAR", "nationality": "VARCHAR",
     **{f"tok_{d}": "UBIGINT" for d in ("ssn", "national_id", "passport", "permit")},
     **{f"tok_{d}_near": "UBIGINT[]" for d in ("ssn", "national_id", "passport", "permit")},
@@ -266,11 +270,37 @@ BIRTH_CASES = [
     pytest.param(record(birth=(1990, 1, 1)), record(birth=(1990, 12, 31)),
                  "year, other side year only", id="dob-placeholder-both"),
     pytest.param(record(), record(birth=(1990, 7, 20)), "year", id="dob-year"),
-    pytest.param(record(), record(birth=(1991, 3, 5)), "year within 1", id="dob-year-plus-1"),
+    # the same day and month (03-05), the year one off: 1990/1991, 1989/1990 across a
+    # decade, and 1990/1999 (the last digit one key off: 0 next to 9 on the number row)
+    pytest.param(record(), record(birth=(1991, 3, 5)), "day and month, year one off",
+                 id="dob-day-month-year-plus-1"),
+    pytest.param(record(birth=(1989, 3, 5)), record(), "day and month, year one off",
+                 id="dob-day-month-year-minus-1-other-decade"),
+    pytest.param(record(), record(birth=(1999, 3, 5)), "day and month, year one off",
+                 id="dob-day-month-year-0-9"),
+    pytest.param(record(birth=(1999, 3, 5)), record(), "day and month, year one off",
+                 id="dob-day-month-year-9-0"),
+    pytest.param(record(birth=(1980, 3, 5)), record(birth=(1989, 3, 5)),
+                 "day and month, year one off", id="dob-day-month-year-1980-1989"),
+    # 0 and 9 are next to each other only as the last digit within a decade: 1990/2000 is
+    # ten years apart, 1999/2000 one (the first case above)
+    pytest.param(record(), record(birth=(2000, 3, 5)), "different",
+                 id="dob-day-month-year-ten-off"),
+    pytest.param(record(birth=(1999, 3, 5)), record(birth=(2000, 3, 5)),
+                 "day and month, year one off", id="dob-day-month-year-1999-2000"),
+    # the same day and month, the year two or five off: a namesake born on that day, not a slip
+    pytest.param(record(), record(birth=(1992, 3, 5)), "different", id="dob-different"),
+    pytest.param(record(), record(birth=(1995, 3, 5)), "different",
+                 id="dob-day-month-year-five-off"),
+    # 1 January is a placeholder: 1990-01-01 / 1991-01-01 says nothing of the day
+    pytest.param(record(birth=(1990, 1, 1)), record(birth=(1991, 1, 1)), "year within 1",
+                 id="dob-placeholder-year-plus-1"),
+    pytest.param(record(), record(birth=(1991, 7, 20)), "year within 1", id="dob-year-plus-1"),
     pytest.param(record(birth=(1989,)), record(), "year within 1", id="dob-year-minus-1"),
     pytest.param(record(birth=(1989, 12, 31)), record(birth=(1990, 1, 1)), "year within 1",
                  id="dob-new-year"),
-    pytest.param(record(), record(birth=(1992, 3, 5)), "different", id="dob-different"),
+    pytest.param(record(), record(birth=(1992, 7, 20)), "different",
+                 id="dob-different-all-parts"),
 ]
 BIRTH_CASES = [pytest.param("birth_date", *p.values, id=p.id) for p in BIRTH_CASES]
 
@@ -398,3 +428,29 @@ def test_dice_bounds_move_with_identity_flips(common: int, plain_level: str,
                     record(given=right)) == plain_level
     assert level_of(model, "given_name", record(given=left), record(given=right)) \
         == flipped_level
+
+
+def test_name_keys_day_month_pass_pairs_a_year_slip_only() -> None:
+    """The blocking pass for a wrong year: both name keys and the day and month agree, in any
+    year; a placeholder day (01-01) or another name does not pair."""
+    rules = default_rules()
+    blocking = next(p for p in rules.blocking if p.name == "name_keys_day_month")
+    rows = {
+        "slip": record(birth=(1990, 12, 9)) | {"tok_name_keys": 1},
+        "slip_other_year": record(birth=(1999, 12, 9)) | {"tok_name_keys": 1},
+        "other_day": record(birth=(1999, 12, 19)) | {"tok_name_keys": 1},
+        "other_name": record(birth=(1990, 12, 9)) | {"tok_name_keys": 2},
+        "year_only": record(birth=(1990, 1, 1)) | {"tok_name_keys": 1},
+        "year_only_other_year": record(birth=(1985, 1, 1)) | {"tok_name_keys": 1},
+        "no_day": record(birth=(1999, 12, None)) | {"tok_name_keys": 1},
+    }
+    columns = {**COLUMN_TYPES, "tok_name_keys": "UBIGINT"}
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE identities (unique_id VARCHAR, "
+                f"{', '.join(f'{c} {t}' for c, t in columns.items())})")
+    con.executemany(f"INSERT INTO identities VALUES ({', '.join('?' * (len(columns) + 1))})",
+                    [[name] + [row[c] for c in columns] for name, row in rows.items()])
+    paired = con.execute(f"""
+        SELECT l.unique_id, r.unique_id FROM identities l, identities r
+        WHERE l.unique_id < r.unique_id AND ({expand(blocking.sql, PLAIN)})""").fetchall()
+    assert paired == [("slip", "slip_other_year")]

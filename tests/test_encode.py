@@ -228,3 +228,29 @@ def test_near_tokens_share_one_token_across_one_keying_error() -> None:
     assert lists[5] is None
     # 7 characters: the whole number and 7 left-out variants, as the reference makes them
     assert lists[0] == [token(key, v) for v in near_variants(original)] and len(lists[0]) == 8
+
+
+def test_day_month_token_is_the_date_without_its_year() -> None:
+    """tok_dob_day_month: HMAC of MM-DD under its own key, only for a whole date; a year keyed
+    wrong (1990 for 1999) keeps it, another day does not."""
+    rows = identity_rows(("Modou", "Mbengue", 1999, 12, 9), ("Modou", "Mbengue", 1990, 12, 9),
+                         ("Modou", "Mbengue", 1999, 12, 19), ("Modou", "Mbengue", 1999, None, None),
+                         ("Modou", "Mbengue", None, 12, 9))
+    tokens_ = encoder().encode(rows)["tok_dob_day_month"].to_list()
+    assert tokens_[0] == tokens_[1] == token(KEY_A.field_key("dob/day_month"), "12-09")
+    assert tokens_[2] == token(KEY_A.field_key("dob/day_month"), "12-19")
+    assert tokens_[3] is None and tokens_[4] is None
+    # its own key: not the token a full date or a year-month would give for the same text
+    assert tokens_[0] != token(KEY_A.field_key("dob/year_month"), "12-09")
+
+
+def test_permit_numbers_one_slip_apart_share_a_near_token() -> None:
+    """documents.near lists permits: a permit number copied onto a declaration with one digit
+    wrong (P387292692 for P387292682, the 9th character) shares the token of P38729262."""
+    rows = identity_rows(*[("Amadou", "Sarr", 1987, 6, 2)] * 3).with_columns(
+        doc_permit=pl.Series(["P387292682", "P387292692", "P958543765"]))
+    near = encoder().encode(rows)["tok_permit_near"].to_list()
+    key = KEY_A.field_key("doc/permit/near")
+    assert set(near[0]) & set(near[1]) == {token(key, "P38729262")}
+    assert not set(near[0]) & set(near[2])
+    assert len(near[0]) == 11  # the number and its 10 one-character-shorter variants

@@ -145,3 +145,13 @@ def test_our_key_beats_english_phonetic_codes_on_maghreb_spellings() -> None:
     assert ours == len(pairs)
     assert agreements(jellyfish.soundex) <= ours - 3
     assert agreements(jellyfish.metaphone) <= ours - 3
+
+
+def test_a_name_that_is_only_a_title_keeps_it() -> None:
+    """Titles are dropped before a name (Cheikh Tidiane = Tidiane), but Cheikh alone is a
+    given name (Senegal): dropping it would leave the identity with no given name at all."""
+    assert normalise_name("Cheikh Tidiane", "given_name") == "tidiane"
+    assert normalise_name("CHEIKH", "given_name") == normalise_name("Cheikh", "given_name") \
+        == "cheikh"
+    assert normalise_name("El Hadj", "given_name") == "hadj"  # the article still goes
+    assert normalise_name("El", "family_name") is None         # an article alone is no name

@@ -109,8 +109,9 @@ def test_rules_reading_absent_columns_are_left_out() -> None:
     columns = [f"bf_{f}_w{i}" for f in ("given_name", "family_name") for i in range(4)] + [
         "bf_given_name_pop", "bf_family_name_pop", "tok_ssn", "tok_national_id",
         "tok_passport", "tok_permit", "tok_dob_full", "tok_dob_full_transposed",
-        "tok_dob_year_month", "tok_dob_year", "tok_dob_given_key", "tok_dob_family_key",
-        "tok_name_keys", "dob_placeholder", "birth_year", "sex", "nationality"]
+        "tok_dob_year_month", "tok_dob_year", "tok_dob_day_month", "tok_dob_given_key",
+        "tok_dob_family_key", "tok_name_keys", "dob_placeholder", "birth_year", "sex",
+        "nationality"]
     model = settings(rules, Encodings.of(columns, {}))
     passes = [b["blocking_rule"] for b in model["blocking_rules_to_generate_predictions"]]
     assert len(passes) == len(rules.blocking) - 4 and not any("_near" in p for p in passes)
@@ -140,8 +141,9 @@ def test_a_misspelt_column_is_named(tmp_path: Path, edit: tuple[str, str], named
     columns = [f"bf_{f}_w{i}" for f in ("given_name", "family_name") for i in range(4)] + [
         "bf_given_name_pop", "bf_family_name_pop", "tok_ssn", "tok_ssn_near", "tok_national_id",
         "tok_passport", "tok_permit", "tok_dob_full", "tok_dob_full_transposed",
-        "tok_dob_year_month", "tok_dob_year", "tok_dob_given_key", "tok_dob_family_key",
-        "tok_name_keys", "dob_placeholder", "birth_year", "sex", "nationality"]
+        "tok_dob_year_month", "tok_dob_year", "tok_dob_day_month", "tok_dob_given_key",
+        "tok_dob_family_key", "tok_name_keys", "dob_placeholder", "birth_year", "sex",
+        "nationality"]
     encodings = Encodings.of(columns, {})
     check_columns(load_rules(RULES_DIR / "linkage" / "default.yaml"), encodings, "default")
     with pytest.raises(ConfigError, match=re.escape(named)):
