@@ -234,3 +234,18 @@ def test_bad_residence_rules_name_the_file(tmp_path: Path, change: str, reason: 
     rules_file.write_text(text.replace(change, reason), encoding="utf-8")
     with pytest.raises(ConfigError, match="residence.yaml|nowhere.sql"):
         build_timeline(inputs([]), load_residence_rules(rules_file))
+
+
+def test_declared_work_abroad_counts_toward_the_country_in_the_12_16_window() -> None:
+    # Out 1 March 2021, never seen again at the border, but declared at work in the country
+    # in January-March 2022: those 90 days (31 + 28 + 31) are taken out of the 487 abroad,
+    # leaving 397 (still long-term); with work through the whole of 2021 after March
+    # (9 months, 275 days) only 212 remain and it is no departure.
+    con = timeline([
+        person("a", "M", "MAR", 1980), crossed("a", "2021-03-01", "out"),
+        *(worked("a", f"2022-0{m}-01") for m in (1, 2, 3)),
+        person("b", "M", "MAR", 1980), crossed("b", "2021-03-01", "out"),
+        *(worked("b", f"2021-{m:02d}-01") for m in range(4, 13)),
+    ])
+    assert migrations(con, "a") == [(d("2021-03-01"), "out", 397, True, True)]
+    assert migrations(con, "b") == [(d("2021-03-01"), "out", 212, False, False)]

@@ -2,8 +2,9 @@
 -- frequency: annual
 -- dimensions: age_group, citizenship
 -- definition: Long-term migrant departures aged 15 and over, by year: crossings that change
---   the person's residence (migrations.migration, direction 'out'): a departure of a resident who then spends at least 12 of the next 16 months abroad
---   (the rule in rules/residence.yaml), dated in year y of the period.
+--   the person's residence (migrations.migration, direction 'out'): a departure of a resident
+--   who then spends at least 12 of the next 16 months abroad (the default rule in
+--   rules/residence.yaml), dated in year y of the period.
 --   Each person counts once a year. Any citizenship: nationals and foreigners alike. By sex,
 --   age group and citizenship.
 -- source: UN Recommendations on Statistics of International Migration, Rev.1 (1998):
