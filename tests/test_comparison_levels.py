@@ -201,10 +201,20 @@ NAME_CASES = [
                  "Dice >= 0.60", id="given-0.60"),
     # |A&B|=11: 22/40 = 0.55
     pytest.param("given_name", *map(lambda g: record(given=g), pair(20, 20, 11)),
-                 "different", id="given-0.55"),
+                 "Dice >= 0.45", id="given-0.55"),
     # |A|=10 inside |B|=30: 20/40 = 0.50
     pytest.param("given_name", *map(lambda g: record(given=g), pair(10, 30, 10)),
-                 "different", id="given-0.50-subset"),
+                 "Dice >= 0.45", id="given-0.50-subset"),
+    # |A&B|=9: 18/40 = 0.45, on the bound
+    pytest.param("given_name", *map(lambda g: record(given=g), pair(20, 20, 9)),
+                 "Dice >= 0.45", id="given-0.45"),
+    # |A&B|=8: 16/40 = 0.40
+    pytest.param("given_name", *map(lambda g: record(given=g), pair(20, 20, 8)),
+                 "different", id="given-0.40"),
+    # a short name one letter off ("So" / "Sow": bigrams _s so o_ / _s so ow w_, 2 shared):
+    # |A|=9, |B|=12, |A&B|=6: 12/21 = 0.571
+    pytest.param("given_name", *map(lambda g: record(given=g), pair(9, 12, 6)),
+                 "Dice >= 0.45", id="given-short-name-0.57"),
     # nothing in common: 0
     pytest.param("given_name", record(), record(given=T[:20]), "different", id="given-0"),
     # the family name's levels, on U-based filters against S-based given names
@@ -227,7 +237,15 @@ NAME_CASES = [
     pytest.param("family_name", *map(lambda f: record(family=f), pair(20, 20, 12, U)),
                  "Dice >= 0.60", id="family-0.60"),
     pytest.param("family_name", *map(lambda f: record(family=f), pair(20, 20, 11, U)),
-                 "different", id="family-0.55"),
+                 "Dice >= 0.45", id="family-0.55"),
+    # a transposition ("AHAMD" / "AHMAD": 6 bigrams each, _a ah d_ shared): 18 of 48 bits
+    # each (8 a bigram), 24 shared: 48/96 = 0.50
+    pytest.param("family_name", *map(lambda f: record(family=f), pair(48, 48, 24, U)),
+                 "Dice >= 0.45", id="family-transposition-0.50"),
+    pytest.param("family_name", *map(lambda f: record(family=f), pair(20, 20, 9, U)),
+                 "Dice >= 0.45", id="family-0.45"),
+    pytest.param("family_name", *map(lambda f: record(family=f), pair(20, 20, 8, U)),
+                 "different", id="family-0.40"),
     pytest.param("family_name", record(), record(family=T[:20]), "different", id="family-0"),
 ]
 
@@ -399,7 +417,9 @@ def test_salted_filters_are_not_compared_across_salts() -> None:
 #   0.95: 19 * (1 - 8/256) + 8 * 1/256 = 18.4375 -> 0.78877
 #   0.80: 16 * (1 - 8/256) + 8 * 4/256 = 15.625  -> 0.66845
 #   0.60: 12 * (1 - 8/256) + 8 * 8/256 = 11.875  -> 0.50802
-FLIPPED_BOUNDS = {0.95: 18.4375 / 23.375, 0.80: 15.625 / 23.375, 0.60: 11.875 / 23.375}
+#   0.45:  9 * (1 - 8/256) + 8 * 11/256 = 9.0625 -> 0.38770
+FLIPPED_BOUNDS = {0.95: 18.4375 / 23.375, 0.80: 15.625 / 23.375, 0.60: 11.875 / 23.375,
+                  0.45: 9.0625 / 23.375}
 FLIPPED = Encodings({"bf_given_name": WORDS, "bf_family_name": WORDS},
                     flips={"bf_given_name": 4, "bf_family_name": 4},
                     popcounts={"bf_given_name": 20.0, "bf_family_name": 20.0})
@@ -411,8 +431,10 @@ FLIPPED = Encodings({"bf_given_name": WORDS, "bf_family_name": WORDS},
     (15, "Dice >= 0.60", "Dice >= 0.80"),  # 0.75: in [0.6684, 0.7888)
     (14, "Dice >= 0.60", "Dice >= 0.80"),  # 0.70: in [0.6684, 0.7888)
     (13, "Dice >= 0.60", "Dice >= 0.60"),  # 0.65: in [0.5080, 0.6684)
-    (11, "different", "Dice >= 0.60"),     # 0.55 >= 0.5080
-    (10, "different", "different"),        # 0.50 < 0.5080
+    (11, "Dice >= 0.45", "Dice >= 0.60"),  # 0.55 >= 0.5080
+    (10, "Dice >= 0.45", "Dice >= 0.45"),  # 0.50: in [0.3877, 0.5080)
+    (8, "different", "Dice >= 0.45"),      # 0.40 >= 0.3877
+    (7, "different", "different"),         # 0.35 < 0.3877
 ])
 def test_dice_bounds_move_with_identity_flips(common: int, plain_level: str,
                                               flipped_level: str) -> None:
@@ -422,7 +444,7 @@ def test_dice_bounds_move_with_identity_flips(common: int, plain_level: str,
     conditions = [lv["sql_condition"] for lv in comparison(model, "given_name")
                   ["comparison_levels"]]
     assert [c.rsplit(" ", 1)[-1] for c in conditions[1:-1]] == [
-        str(round(FLIPPED_BOUNDS[b], 4)) for b in (0.95, 0.80, 0.80, 0.60)]
+        str(round(FLIPPED_BOUNDS[b], 4)) for b in (0.95, 0.80, 0.80, 0.60, 0.45)]
     left, right = pair(20, 20, common)  # Dice 2 * common / 40
     assert level_of(settings(default_rules(), PLAIN), "given_name", record(given=left),
                     record(given=right)) == plain_level
