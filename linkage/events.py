@@ -24,9 +24,28 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str, schema: str | None =
     ).fetchall()[0][0] > 0
 
 
+def create_identity_attributes(con: duckdb.DuckDBPyConnection) -> None:
+    """identity_attributes: the coded attributes persons.sql reads, one row per identity.
+
+    `holds_national_id` says whether the identity carries a national identity card number
+    (false when no extract has that document)."""
+    columns = {row[0] for row in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'identities'"
+    ).fetchall()}
+    national_id = "tok_national_id IS NOT NULL" if "tok_national_id" in columns else "false"
+    con.execute(f"""
+        CREATE OR REPLACE VIEW main.identity_attributes AS
+        SELECT unique_id, sex, nationality, birth_year, {national_id} AS holds_national_id
+        FROM main.identities
+    """).fetchall()
+
+
 def build_person_tables(con: duckdb.DuckDBPyConnection, persons_sql: Path = PERSONS_SQL
                         ) -> dict[str, int]:
-    """Create persons and the event tables in the current schema; returns their row counts."""
+    """Create persons and the event tables in the current schema; returns their row counts.
+
+    Needs the indicator parameters (the `country` variable) set."""
+    create_identity_attributes(con)
     con.execute(f"CREATE OR REPLACE TABLE persons AS {persons_sql.read_text(encoding='utf-8')}")
     counts = {"persons": con.execute("SELECT count(*) FROM persons").fetchone()[0]}
     for kind, table in EVENT_TABLES.items():

@@ -147,10 +147,15 @@ def period_bounds(config: JobConfig) -> tuple[date, date]:
     return date(y0, m0, 1), date.fromordinal(last)
 
 
-def run_indicators_for(con: duckdb.DuckDBPyConnection, config: JobConfig) -> dict[str, dict]:
-    """The timeline tables, then the indicator cells (when the config names indicators)."""
+def set_job_parameters(con: duckdb.DuckDBPyConnection, config: JobConfig) -> None:
+    """The DuckDB variables the rules read: country and the reference period."""
     start, end = period_bounds(config)
     set_parameters(con, config.country, start, end)
+
+
+def run_indicators_for(con: duckdb.DuckDBPyConnection, config: JobConfig) -> dict[str, dict]:
+    """The timeline tables, then the indicator cells (when the config names indicators)."""
+    set_job_parameters(con, config)
     counts: dict[str, dict] = {
         "timeline": build_timeline(con, load_residence_rules(config.rule(config.residence)))}
     if config.indicators is not None:
@@ -282,6 +287,7 @@ def run_link(config: JobConfig, force: bool = False, previous: Path | None = Non
     con.execute("CREATE OR REPLACE VIEW record_person AS "
                 "SELECT source, record_id, person_id FROM record_links")
     counts = count_links(con, predictions.physical_name)
+    set_job_parameters(con, config)
     counts.update(build_person_tables(con))
     counts.update(run_indicators_for(con, config))  # rows of each table, not persons
     protection, published = protect_and_publish(con, config)
