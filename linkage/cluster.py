@@ -10,7 +10,11 @@ link is enough to chain two persons into one component, so a component is then c
 A person can really hold two passports (a renewal) or two SSNs, so different documents are
 allowed in one person when two identities carrying them are linked to each other directly at
 `direct_link` or above; the documents are then taken to be the same person's, and so are two
-numbers one keying error apart (they share a `tok_<type>_near` token). A checked component is
+numbers one keying error apart (they share a `tok_<type>_near` token). Not so for a type a
+renewal replaces (`replaced`): two such numbers that one source recorded, each on records
+spanning more than `overlap_days` and together for longer, are two persons' cards however
+strong the link (a renewal follows the old card; a keyed typo sits on a record or two).
+A checked component is
 rebuilt from its own links, strongest first (Kruskal's order), skipping a link that would put
 two documents of one type that are not so vouched for into one person: what a chain of weak
 links joined is cut at its weakest link. An oversized component is rebuilt from its links at
@@ -34,6 +38,8 @@ from linkage.rules import Clustering
 Node = str
 Edge = tuple[Node, Node, float]
 Documents = dict[str, object]  # document type -> token (None when missing)
+Period = tuple[int, int]       # first and last day (ordinal) of records
+SourcePeriod = tuple[str, int, int]  # an identity's source, first and last day of its records
 
 
 @dataclass
@@ -85,18 +91,51 @@ class Split:
     vouched: bool            # different documents of one type held together, vouched for
 
 
-def _vouched_documents(nodes: dict[Node, Documents], edges: list[Edge], direct_link: float,
-                       near: dict[Node, dict[str, list]]) -> _UnionFind:
-    """Tokens of one type that may sit in one person: linked directly at >= direct_link, or
-    one keying error apart (sharing a near token). Elements are (type, token)."""
+def _used(nodes: dict[Node, Documents], periods: dict[Node, SourcePeriod]
+          ) -> dict[tuple[str, object], dict[str, Period]]:
+    """The first and last day each (type, token) appears on the records of each source."""
+    used: dict[tuple[str, object], dict[str, Period]] = defaultdict(dict)
+    for node, documents in nodes.items():
+        if node not in periods:
+            continue
+        source, first, last = periods[node]
+        for kind, token in documents.items():
+            if token is not None:
+                a, b = used[(kind, token)].get(source, (first, last))
+                used[(kind, token)][source] = (min(a, first), max(b, last))
+    return used
+
+
+def _concurrent(a: dict[str, Period], b: dict[str, Period], days: int) -> bool:
+    """Whether one source recorded two documents, each for more than `days`, together for
+    longer: the same office saw both cards in use."""
+    for source in a.keys() & b.keys():
+        (a0, a1), (b0, b1) = a[source], b[source]
+        if a1 - a0 > days and b1 - b0 > days and min(a1, b1) - max(a0, b0) > days:
+            return True
+    return False
+
+
+def _vouched_documents(nodes: dict[Node, Documents], edges: list[Edge], rules: Clustering,
+                       near: dict[Node, dict[str, list]],
+                       periods: dict[Node, SourcePeriod] | None = None) -> _UnionFind:
+    """Tokens of one type that may sit in one person: linked directly at >= direct_link
+    (never two tokens of a `replaced` type in use together), or one keying error apart
+    (sharing a near token). Elements are (type, token)."""
     same = _UnionFind()
+    used = _used(nodes, periods or {})
     for a, b, p in edges:
-        if p < direct_link:
+        if p < rules.direct_link:
             continue
         for kind, token in nodes[a].items():
             other = nodes[b].get(kind)
-            if token is not None and other is not None and token != other:
-                same.union((kind, token), (kind, other))
+            if token is None or other is None or token == other:
+                continue
+            if kind in rules.replaced and _concurrent(used.get((kind, token), {}),
+                                                      used.get((kind, other), {}),
+                                                      rules.overlap_days):
+                continue
+            same.union((kind, token), (kind, other))
     by_near: dict[tuple[str, object], tuple[str, object]] = {}
     for node, lists in near.items():
         for kind, tokens in lists.items():
@@ -141,9 +180,11 @@ def _components(nodes: list[Node], edges: list[Edge], documents: dict[Node, Docu
 
 
 def split_cluster(nodes: dict[Node, Documents], edges: list[Edge], rules: Clustering,
-                  threshold: float, near: dict[Node, dict[str, list]] | None = None) -> Split:
-    """One connected component (its identities' documents and its links) -> its persons."""
-    same = _vouched_documents(nodes, edges, rules.direct_link, near or {})
+                  threshold: float, near: dict[Node, dict[str, list]] | None = None,
+                  periods: dict[Node, SourcePeriod] | None = None) -> Split:
+    """One connected component (its identities' documents, links and the periods of their
+    records) -> its persons."""
+    same = _vouched_documents(nodes, edges, rules, near or {}, periods)
     ids = sorted(nodes)
     reason = None
     followed = [e for e in edges if e[2] >= threshold]
@@ -161,6 +202,28 @@ def split_cluster(nodes: dict[Node, Documents], edges: list[Edge], rules: Cluste
     part_of = {node: k for k, part in enumerate(parts) for node in part}
     cut = sum(1 for a, b, p in edges if p >= threshold and part_of[a] != part_of[b])
     return Split(parts, reason if len(parts) > 1 else None, cut, vouched)
+
+
+EVENT_DATES = {"events_border": "date", "events_permit": "issue_date",
+               "events_employment": "month", "events_placement": "start_date"}
+
+
+def identity_periods(con: duckdb.DuckDBPyConnection) -> dict[Node, SourcePeriod]:
+    """Source, first and last event date (day ordinals) of the checked components' identities."""
+    views = {row[0] for row in con.execute(
+        "SELECT table_name FROM information_schema.tables").fetchall()}
+    dates = " UNION ALL ".join(f"SELECT source, record_id, {column} AS day FROM {view}"
+                               for view, column in EVENT_DATES.items() if view in views)
+    if not dates:
+        return {}
+    rows = con.execute(f"""
+        SELECT r.identity_id, min(r.source), min(e.day), max(e.day)
+        FROM records r JOIN ({dates}) e USING (source, record_id)
+        WHERE r.identity_id IN (SELECT unique_id FROM _members)
+        GROUP BY r.identity_id
+    """).fetchall()
+    return {node: (source, first.toordinal(), last.toordinal())
+            for node, source, first, last in rows if first is not None}
 
 
 def document_columns(con: duckdb.DuckDBPyConnection, rules: Clustering,
@@ -189,10 +252,12 @@ def resolve_clusters(con: duckdb.DuckDBPyConnection, components: str, prediction
     report.checked = con.execute("SELECT count(*) FROM _checked").fetchall()[0][0]
     docs = "".join(f", i.tok_{k}" for k in kinds) + "".join(f", i.tok_{k}_near"
                                                               for k in near_kinds)
-    members = con.execute(f"""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _members AS
         SELECT c.cluster_id, c.unique_id{docs}
         FROM {components} c JOIN _checked USING (cluster_id) JOIN identities i USING (unique_id)
-    """).fetchall()
+    """)
+    members = con.execute("SELECT * FROM _members").fetchall()
     links = con.execute(f"""
         SELECT a.cluster_id, p.unique_id_l, p.unique_id_r, p.match_probability
         FROM {predictions} p
@@ -210,10 +275,11 @@ def resolve_clusters(con: duckdb.DuckDBPyConnection, components: str, prediction
     edges: dict[str, list[Edge]] = defaultdict(list)
     for cluster_id, a, b, p in links:
         edges[cluster_id].append((a, b, float(p)))
+    periods = identity_periods(con) if rules.replaced else {}
     relabel = []
     for cluster_id in sorted(nodes):
         result = split_cluster(nodes[cluster_id], edges[cluster_id], rules, threshold,
-                               near[cluster_id])
+                               near[cluster_id], periods)
         if result.vouched and result.reason is None:
             report.documents_vouched += 1
         if len(result.parts) > 1:
@@ -232,6 +298,7 @@ def resolve_clusters(con: duckdb.DuckDBPyConnection, components: str, prediction
     """)
     con.execute("DROP TABLE _relabel")
     con.execute("DROP TABLE _checked")
+    con.execute("DROP TABLE _members")
     report.persons = con.execute(
         "SELECT count(DISTINCT cluster_id) FROM _clusters").fetchall()[0][0]
     return "_clusters", report

@@ -103,6 +103,10 @@ class Clustering(_Rule):
 
     documents: list[Literal["national_id", "passport", "permit", "ssn"]] = list(DOCUMENT_TYPES)
     direct_link: float = Field(0.95, gt=0, lt=1)
+    # documents a renewal replaces: two numbers of such a type that one source recorded, each
+    # over more than `overlap_days` and together for longer, are two persons'
+    replaced: list[Literal["national_id", "passport", "permit", "ssn"]] = []
+    overlap_days: int = Field(30, ge=0)
     max_size: int = Field(50, ge=2)
     split_thresholds: list[float] = [0.99, 0.999, 0.9999]
 

@@ -128,3 +128,28 @@ def test_clustering_rules_are_validated() -> None:
         Clustering(split_thresholds=[0.999, 0.99])
     with pytest.raises(ValueError):
         Clustering(documents=["driving_licence"])
+
+
+def test_two_national_id_cards_in_use_together_at_one_office_are_two_persons() -> None:
+    # Two cards linked at 0.999. A renewal: the old card's records end before the new one's
+    # begin, or overlap by 30 days at most. Two persons: the border saw both cards over the
+    # same 200 days. A card keyed wrong by one office for years while another office reads
+    # the right one is no conflict (a register's typo), nor is one record of a second card.
+    rules = Clustering(direct_link=0.99, max_size=50, replaced=["national_id"],
+                       overlap_days=30)
+    nodes = {"old": {"national_id": 1}, "new": {"national_id": 2}}
+    edges = [("old", "new", 0.999)]
+
+    def parts(periods: dict) -> list:
+        return split_cluster(nodes, edges, rules, 0.9, periods=periods).parts
+
+    assert parts({"old": ("border", 100, 500), "new": ("border", 530, 900)}) == [["new", "old"]]
+    assert parts({"old": ("border", 100, 530), "new": ("border", 500, 900)}) == [["new", "old"]]
+    assert parts({"old": ("border", 100, 700), "new": ("border", 500, 900)}) == [["new"],
+                                                                                 ["old"]]
+    assert parts({"old": ("social_security", 100, 700),
+                  "new": ("border", 500, 900)}) == [["new", "old"]]
+    assert parts({"old": ("border", 100, 700), "new": ("border", 600, 600)}) == [["new", "old"]]
+    # a type not listed as replaced is vouched for as before
+    assert split_cluster(nodes, edges, RULES, 0.9, periods={
+        "old": ("border", 100, 700), "new": ("border", 500, 900)}).parts == [["new", "old"]]
