@@ -20,7 +20,7 @@ from linkage.disclosure import (
     write_published,
 )
 from linkage.events import build_person_tables
-from linkage.indicators import run_indicators, set_parameters
+from linkage.indicators import load_indicators, run_indicators, set_parameters
 from linkage.labels import label_agreement, load_labels
 from linkage.load import LoadedSource, check_extracts, encodings_of, load_sources
 from linkage.model import TrainedModel, train
@@ -163,6 +163,16 @@ def run_indicators_for(con: duckdb.DuckDBPyConnection, config: JobConfig) -> dic
     return counts
 
 
+def check_statistics_rules(config: JobConfig) -> None:
+    """Read every rules file the statistics need before linking starts, so a bad one stops
+    the job in seconds, not after training."""
+    load_residence_rules(config.rule(config.residence))
+    if config.indicators is not None:
+        load_indicators(config.rule(config.indicators))
+        load_disclosure_rules(config.rule(config.disclosure))
+        load_sdmx_rules(config.rule(config.sdmx))
+
+
 def protect_and_publish(con: duckdb.DuckDBPyConnection, config: JobConfig
                         ) -> tuple[dict[str, int], list[Path]]:
     """Disclosure control of the indicator cells, then OUT/published/ (CSV and SDMX-CSV)."""
@@ -218,6 +228,7 @@ def check_rules(con: duckdb.DuckDBPyConnection, rules: LinkageRules, encodings: 
 def plan_link(config: JobConfig) -> Plan:
     """The comparisons each blocking pass would make on the extracts (`link --plan`)."""
     sources = check_extracts(config)
+    check_statistics_rules(config)
     con = hub_connection(config)
     encodings = encodings_of(con, sources, load_sources(con, sources))
     rules = load_rules(config.rule(config.linkage))
@@ -262,6 +273,7 @@ def run_link(config: JobConfig, force: bool = False, previous: Path | None = Non
     lap = laps.lap
 
     sources = check_extracts(config)
+    check_statistics_rules(config)
     con = hub_connection(config)
     encodings = encodings_of(con, sources, load_sources(con, sources))
     lap("load")

@@ -19,6 +19,7 @@ from linkage.timeline import (
     load_residence_rules,
     timeline_summary,
 )
+from migralink.config import JobConfig
 from migralink.errors import ConfigError
 
 
@@ -249,3 +250,17 @@ def test_declared_work_abroad_counts_toward_the_country_in_the_12_16_window() ->
     ])
     assert migrations(con, "a") == [(d("2021-03-01"), "out", 397, True, True)]
     assert migrations(con, "b") == [(d("2021-03-01"), "out", 212, False, False)]
+
+
+@pytest.mark.parametrize("field, text", [
+    ("residence", "rule: nine_month\n"),
+    ("disclosure", "method: rounding\nrounding: {suppress_below: 0}\n"),
+    ("sdmx", "version: 1\n"),
+])
+def test_bad_statistics_rules_stop_the_job_before_linking(demo_config: JobConfig, tmp_path: Path,
+                                                          field: str, text: str) -> None:
+    bad = tmp_path / f"{field}.yaml"
+    bad.write_text(text, encoding="utf-8")
+    check_statistics_rules(demo_config)           # the shipped rules pass
+    with pytest.raises(ConfigError, match=f"{field}.yaml"):
+        check_statistics_rules(demo_config.model_copy(update={field: bad}))
