@@ -13,6 +13,7 @@ import pytest
 from test_indicators import END, START, Row, crossed, d, make_con, permit, person, placed, worked
 
 from linkage.indicators import run_indicators, set_parameters
+from linkage.job import check_statistics_rules
 from linkage.timeline import (
     RESIDENCE_RULES,
     build_timeline,
