@@ -47,7 +47,8 @@ ALL_INDICATORS = {
     "seasonal_non_returns", "seasonal_returns", "stock_migrant_workers",
     "stock_migrant_workers_year_end",
 }
-ALL_VIEWS = {"age_groups", "departures_for_work", "migrant_worker_months", "seasonal_outcomes"}
+ALL_VIEWS = {"age_groups", "aged_15_plus", "departures_for_work", "migrant_worker_months",
+             "seasonal_outcomes"}
 START, END = date(2019, 1, 1), date(2025, 12, 31)
 
 Row = tuple[object, ...]

@@ -58,12 +58,10 @@ inflows AS (
                            AND f.signal_date + INTERVAL 31 DAY
       )
 )
-SELECT i.person_id, i.period, p.sex, a.age_group, p.citizenship, fa.activity
+SELECT i.person_id, i.period, p.sex, p.age_group, p.citizenship, fa.activity
 FROM inflows AS i
-JOIN persons AS p USING (person_id)
-LEFT JOIN first_activity AS fa USING (person_id)
-LEFT JOIN age_groups AS a
-  ON year(i.period) - p.birth_year BETWEEN a.min_age AND a.max_age
+JOIN aged_15_plus AS p
+  ON p.person_id = i.person_id AND p.year = year(i.period)
+LEFT JOIN first_activity AS fa ON fa.person_id = i.person_id
 WHERE p.citizenship IS NOT NULL
   AND p.citizenship <> getvariable('country')
-  AND (p.birth_year IS NULL OR year(i.period) - p.birth_year >= 15)

@@ -21,9 +21,7 @@ WITH yearly AS (
       AND direction = 'in'
       AND date BETWEEN getvariable('period_start') AND getvariable('period_end')
 )
-SELECT m.person_id, m.period, p.sex, a.age_group, p.citizenship
+SELECT m.person_id, m.period, p.sex, p.age_group, p.citizenship
 FROM yearly AS m
-JOIN persons AS p USING (person_id)
-LEFT JOIN age_groups AS a
-  ON year(m.period) - p.birth_year BETWEEN a.min_age AND a.max_age
-WHERE p.birth_year IS NULL OR year(m.period) - p.birth_year >= 15
+JOIN aged_15_plus AS p
+  ON p.person_id = m.person_id AND p.year = year(m.period)

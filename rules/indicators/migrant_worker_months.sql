@@ -27,14 +27,12 @@ main_activity AS (
     FROM declared
     GROUP BY person_id, period
 )
-SELECT m.person_id, m.period, p.sex, a.age_group, p.citizenship, m.activity,
+SELECT m.person_id, m.period, p.sex, p.age_group, p.citizenship, m.activity,
        CASE WHEN pm.resident THEN 'R' ELSE 'NR' END AS residence
 FROM main_activity AS m
-JOIN persons AS p USING (person_id)
-LEFT JOIN age_groups AS a
-  ON year(m.period) - p.birth_year BETWEEN a.min_age AND a.max_age
+JOIN aged_15_plus AS p
+  ON p.person_id = m.person_id AND p.year = year(m.period)
 LEFT JOIN person_months AS pm
   ON pm.person_id = m.person_id AND pm.month = m.period
 WHERE p.citizenship IS NOT NULL
   AND p.citizenship <> getvariable('country')
-  AND (p.birth_year IS NULL OR year(m.period) - p.birth_year >= 15)

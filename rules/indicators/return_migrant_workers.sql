@@ -53,10 +53,8 @@ yearly AS (
     WHERE entry_date BETWEEN getvariable('period_start') AND getvariable('period_end')
     GROUP BY ALL
 )
-SELECT r.person_id, r.period, p.sex, a.age_group, r.destination
+SELECT r.person_id, r.period, p.sex, p.age_group, r.destination
 FROM yearly AS r
-JOIN persons AS p USING (person_id)
-LEFT JOIN age_groups AS a
-  ON year(r.period) - p.birth_year BETWEEN a.min_age AND a.max_age
+JOIN aged_15_plus AS p
+  ON p.person_id = r.person_id AND p.year = year(r.period)
 WHERE p.citizenship = getvariable('country')
-  AND (p.birth_year IS NULL OR year(r.period) - p.birth_year >= 15)

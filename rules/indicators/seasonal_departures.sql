@@ -21,10 +21,8 @@ WITH yearly AS (
       AND start_date BETWEEN getvariable('period_start') AND getvariable('period_end')
     GROUP BY ALL
 )
-SELECT d.person_id, d.period, p.sex, a.age_group, d.destination
+SELECT d.person_id, d.period, p.sex, p.age_group, d.destination
 FROM yearly AS d
-JOIN persons AS p USING (person_id)
-LEFT JOIN age_groups AS a
-  ON year(d.period) - p.birth_year BETWEEN a.min_age AND a.max_age
+JOIN aged_15_plus AS p
+  ON p.person_id = d.person_id AND p.year = year(d.period)
 WHERE p.citizenship = getvariable('country')
-  AND (p.birth_year IS NULL OR year(d.period) - p.birth_year >= 15)
