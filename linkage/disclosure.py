@@ -242,10 +242,12 @@ def suppress(cells: dict[Key, Cell], min_count: int, where: str = "") -> dict[Ke
 
 
 def next_to_hide(line: Line, cells: dict[Key, Cell], hidden: dict[Key, str]) -> Key:
-    """The line's smallest shown non-zero cell, a category before the total; ties by cell key,
-    then by codes."""
+    """The line's smallest shown non-zero cell, a category before the total; ties by codes.
+
+    Not by cell key: that follows the random person ids, so two runs on the same records
+    would hide different cells."""
     shown = [key for key in line.cells if key not in hidden and cells[key].persons > 0]
-    return min(shown, key=lambda k: (k == line.total, cells[k].persons, cells[k].cell_key, k))
+    return min(shown, key=lambda k: (k == line.total, cells[k].persons, k))
 
 
 def random_round(persons: int, base: int, draw: float) -> int:

@@ -165,6 +165,25 @@ def test_primary_and_secondary_suppression_of_a_2x3_table(con):
         "'_Z', '_Z', '_Z', '_Z')"]
 
 
+@pytest.mark.parametrize("key_25_34, key_35_44", [(0.1, 0.9), (0.9, 0.1)])
+def test_a_tie_is_broken_by_codes_not_by_cell_keys(con, key_25_34: float, key_35_44: float):
+    #          15-24  25-34  35-44 | _T
+    #   M          3     12     12 | 27
+    #   F         20     20     20 | 60
+    # M 15-24 is hidden; its column then hides F 15-24. Row M must hide one of two 12s: the
+    # codes pick 25-34 (before 35-44) whatever the random cell keys, so two runs on the same
+    # records hide the same cells. Column 25-34 then hides F 25-34.
+    inner = {("M", "15-24"): 3, ("M", "25-34"): 12, ("M", "35-44"): 12,
+             ("F", "15-24"): 20, ("F", "25-34"): 20, ("F", "35-44"): 20}
+    cells = two_way("age_group", inner, ("age_group",))
+    keys = {key: {"25-34": key_25_34, "35-44": key_35_44}.get(key[1], 0.5) for key in cells}
+    load(con, "inflow_for_work", "2023", cells, keys=keys)
+    apply_disclosure(con, SUPPRESSION)
+    assert hidden(con, "primary") == {age("M", "15-24")}
+    assert hidden(con, "secondary") == {age("F", "15-24"), age("M", "25-34"),
+                                        age("F", "25-34")}
+
+
 def test_a_line_with_one_category_hides_its_total(con):
     #          SEN  ESP | _T
     #   M        5   30 | 35
