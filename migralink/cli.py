@@ -181,6 +181,46 @@ def demo(
     typer.echo(summary(run_demo(out, persons, seed, dataset)))
 
 
+@app.command()
+@clear_errors
+def query(
+    directory: Annotated[Path, typer.Argument(help="Job directory (holds outputs.duckdb).")],
+    sql: Annotated[str, typer.Argument(help="One SELECT on the analyst views.")],
+    output: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows.")] = None,
+) -> None:
+    """Run one read-only query on the analyst views of a job's outputs."""
+    from linkage.analyst import FORMATS, run_query
+
+    if output not in FORMATS:
+        raise MigralinkError(f"--format must be one of {', '.join(FORMATS)}")
+    typer.echo(run_query(directory, sql, output, limit))
+
+
+@app.command()
+@clear_errors
+def shell(
+    directory: Annotated[Path, typer.Argument(help="Job directory (holds outputs.duckdb).")],
+) -> None:
+    """An interactive read-only SQL prompt on the analyst views of a job's outputs."""
+    from linkage.analyst import shell as analyst_shell
+
+    analyst_shell(directory)
+
+
+@app.command()
+@clear_errors
+def report(
+    directory: Annotated[Path, typer.Argument(help="Job directory, after `migralink link`.")],
+    out: Annotated[Path | None, typer.Option(help="HTML file (default: DIRECTORY/report.html).")
+                   ] = None,
+) -> None:
+    """Write one self-contained HTML report of the job: statistics, linkage quality, privacy."""
+    from linkage.report import write_report
+
+    typer.echo(f"report: {write_report(directory, out)}")
+
+
 AUDIT_FAILED = 3  # exit status when the audit finds a high-severity problem
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from benchmarks.evaluate import evaluate
 from benchmarks.febrl import write_febrl4
 from linkage.job import LinkResult, run_link
+from linkage.report import write_report
 from migralink.config import CONFIGS_DIR, JobConfig, load_config
 from pseudonymise.job import PseudonymiseResult, pseudonymise_source
 from pseudonymise.keys import ProjectKey, passphrase_from_env, write_key
@@ -65,6 +66,7 @@ def run_demo(out: Path, persons: int = 20_000, seed: int = 1, dataset: str = "sy
                                                         "dataset": label})
     seconds["link"] = round(time.perf_counter() - clock, 2)
     quality = link.quality  # the job's own estimates, then the figures against the truth
+    write_report(config.outputs_dir)
     seconds["total"] = round(time.perf_counter() - start, 2)
     return DemoResult(config, pseudonymised, link, quality, seconds)
 
