@@ -92,6 +92,11 @@ class DisclosureRules(_Rules):
     suppression: Suppression = Suppression()
     rounding: Rounding = Rounding()
 
+    def applied(self) -> dict:
+        """The method in force and its parameters, for run.json and the report."""
+        return {"version": self.version, "method": self.method,
+                **getattr(self, self.method).model_dump()}
+
 
 class Classification(_Rules):
     total: str

@@ -110,6 +110,12 @@ class TrainedModel:
     def model_json(self) -> dict[str, Any]:
         return self.linker.misc.save_model_to_json()
 
+    def weight_histogram(self, predictions: SplinkDataFrame, bins: int = 40) -> list[dict]:
+        """splink's histogram of the scored pairs' match weights: bin edges and counts only."""
+        chart = self.linker.visualisations.match_weights_histogram(predictions, bins)
+        return [{k: int(v) if k == "count_rows" else float(v) for k, v in r.items()}
+                for r in chart.raw_records]
+
 
 def train(con: duckdb.DuckDBPyConnection, rules: LinkageRules, encodings: Encodings,
           labels: bool = False) -> TrainedModel:

@@ -98,6 +98,28 @@ def _scan_relation(con: duckdb.DuckDBPyConnection, file: Path, table: str, relat
     return findings
 
 
+VENDORED = "(a chart library identical to the copy splink ships: not scanned)"
+
+
+def scannable_text(path: Path) -> str:
+    """A text file's content as scanned. In an HTML file (the run report), a script that is
+    byte for byte one of the Vega libraries splink ships is third-party code, not data: it is
+    replaced by a note, and everything else, the report's data among it, is scanned."""
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    if path.suffix.lower() in (".html", ".htm"):
+        from splink.internals.html_utils import load_chart_libraries
+
+        for library in load_chart_libraries().values():
+            text = text.replace(library, VENDORED)
+    return text
+
+
+def _text_table(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """TEMP TABLE text_file(content) of the file's scannable text."""
+    con.execute("CREATE OR REPLACE TEMP TABLE text_file AS SELECT ?::VARCHAR AS content",
+                [scannable_text(path)])
+
+
 def _tables(path: Path, con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, str]]:
     """(table name, relation SQL) of every table a file holds; text files are one 'table'."""
     suffix = path.suffix.lower()
@@ -121,8 +143,9 @@ def scan_file(path: Path, forbidden: set[str]) -> list[Finding]:
                     [sorted(forbidden)])
         relations = list(_tables(path, con))
         if not relations:  # any other file is read as text, one line a row
-            relations = [("-", f"read_csv('{path}', columns = {{'line': 'VARCHAR'}}, "
-                               "header = false, delim = '\x01', quote = '', escape = '')")]
+            _text_table(con, path)
+            relations = [("-", "(SELECT unnest(string_split(content, chr(10))) AS line "
+                               "FROM text_file)")]
         return [f for table, relation in relations
                 for f in _scan_relation(con, path, table, relation)]
     finally:
@@ -410,13 +433,7 @@ def _is_binary(path: Path) -> bool:
 
 def _text_lines(con: duckdb.DuckDBPyConnection, path: Path) -> _Relation:
     """A text file's lines, numbered from 1, in a column `line`."""
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE text_file AS SELECT content FROM read_text(?)",
-                    [str(path)])
-    except duckdb.Error:  # not UTF-8: decode what can be decoded
-        text = path.read_bytes().decode("utf-8", errors="replace")
-        con.execute("CREATE OR REPLACE TEMP TABLE text_file AS SELECT ?::VARCHAR AS content",
-                    [text])
+    _text_table(con, path)
     return _Relation("-", "(SELECT unnest(range(1, len(lines) + 1)) AS __row, "
                           "rtrim(unnest(lines), chr(13)) AS line "
                           "FROM (SELECT string_split(content, chr(10)) AS lines FROM text_file))",
