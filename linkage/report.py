@@ -157,6 +157,8 @@ def _e(value: Any) -> str:
 
 
 def _number(value: Any) -> str:
+    if value is None:
+        return "n/a"
     if isinstance(value, float):
         return f"{value:.4f}"
     return f"{value:,}" if isinstance(value, int) else _e(value)
@@ -235,7 +237,7 @@ def quality_table(job: Job) -> str:
     ind = q.get("indicators")
     if ind:
         table += (f"<p>Indicators against truth: {ind['cells_ge_100']:,} cells of 100 or more, "
-                  f"largest relative error {ind['max_rel_error_cells_ge_100']:.4f}.</p>")
+                  f"largest relative error {_number(ind['max_rel_error_cells_ge_100'])}.</p>")
     checks = q.get("model_checks") or []
     if checks:
         items = "".join(f"<li>{_e(c['comparison'])}, {_e(c['level'])}: {_e(c['what'])}</li>"

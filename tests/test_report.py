@@ -156,7 +156,9 @@ def minimal_job(directory: Path) -> None:
     quality = {"estimated": {"threshold": 0.9, "at_threshold": {"expected_precision": 0.99},
                              "curve": [{"threshold": 0.9, "expected_precision": 0.99,
                                         "expected_recall": 0.98}]},
-               "linkage_rates": [{"source": "a", "with": "b", "rate": 0.5}]}
+               "linkage_rates": [{"source": "a", "with": "b", "rate": 0.5}],
+               "pairs": {"precision": 0.97, "recall": 0.96, "f1": 0.965},
+               "indicators": {"cells_ge_100": 0, "max_rel_error_cells_ge_100": None}}
     (directory / "run.json").write_text(json.dumps(run))
     (directory / "quality.json").write_text(json.dumps(quality))
 
@@ -184,6 +186,8 @@ def test_report_is_one_self_contained_file(tmp_path: Path, published) -> None:
     assert not re.search(r"<link\b|<img\b|@import|url\(", own)
     assert "k1-abc" in page and "cell suppression: counts under 10 hidden" in page
     assert "not audited yet" in page
+    assert "<td>pairs, against truth</td><td>0.9700</td><td>0.9600</td><td>0.9650</td>" in page
+    assert "0 cells of 100 or more, largest relative error n/a" in page
 
 
 def test_the_leak_scan_skips_only_the_exact_vendored_libraries(tmp_path: Path) -> None:
