@@ -280,7 +280,9 @@ def write_report(directory: Path, out: Path | None = None) -> Path:
     database = directory / "outputs.duckdb"
     if database.is_file():
         with duckdb.connect(str(database), read_only=True) as con:
-            specs.update(statistics_charts(con))
+            if con.execute("SELECT count(*) FROM duckdb_tables() "  # none without indicators
+                           "WHERE table_name = 'published_cells'").fetchall()[0][0]:
+                specs.update(statistics_charts(con))
     specs.update(linkage_charts(job))
     path = out or directory / REPORT_FILE
     path.write_text(render(job, specs), encoding="utf-8")

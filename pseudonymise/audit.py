@@ -82,8 +82,13 @@ _MATCHES = """
         SELECT n, text, unnest(regexp_split_to_array(text, '[^[:alnum:]/.-]+')) FROM cells
     )
     SELECT min(n), count(DISTINCT n) FROM words
-    WHERE word IN (SELECT value FROM forbidden) OR text IN (SELECT value FROM forbidden)
+    WHERE (length(word) >= {min_word} AND word IN (SELECT value FROM forbidden))
+       OR text IN (SELECT value FROM forbidden)
 """
+# A forbidden value shorter than this counts only as a whole cell (or line), not as a word
+# inside one: short names (Li, Ma, Min, Bin) are also words of the software's own text, as in
+# `min-width` or `splink_score_bin_low`, and alone they identify no one.
+MIN_WORD = 4
 
 
 def _scan_relation(con: duckdb.DuckDBPyConnection, file: Path, table: str, relation: str
@@ -92,7 +97,8 @@ def _scan_relation(con: duckdb.DuckDBPyConnection, file: Path, table: str, relat
     described = f"SELECT column_name FROM (DESCRIBE SELECT * FROM {relation})"
     for (column,) in con.execute(described).fetchall():
         quoted = '"' + column.replace('"', '""') + '"'
-        first, count = con.execute(_MATCHES.format(column=quoted, relation=relation)).fetchone()
+        first, count = con.execute(_MATCHES.format(column=quoted, relation=relation,
+                                                    min_word=MIN_WORD)).fetchone()
         if count:
             findings.append(Finding(str(file), table, column, first, count))
     return findings

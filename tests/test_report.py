@@ -202,3 +202,10 @@ def test_the_leak_scan_skips_only_the_exact_vendored_libraries(tmp_path: Path) -
     assert [(f.kind, f.row) for f in found if f.kind == "document_number"][:1] == [
         ("document_number", 2)]
     assert [(f.column, f.row) for f in scan([page], {"ab1234567"})] == [("line", 2)]
+
+
+def test_a_short_name_counts_as_a_whole_line_not_as_a_word(tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text("a { min-width: 3px; }\nmin\nwith Ahmed here\n", encoding="utf-8")
+    assert [(f.row, f.count) for f in scan([page], {"min"})] == [(2, 1)]
+    assert [(f.row, f.count) for f in scan([page], {"ahmed"})] == [(3, 1)]
