@@ -211,7 +211,7 @@ def log_pseudonymise(config: JobConfig, result: PseudonymiseResult, raw_file: Pa
 
 def log_link(config: JobConfig, sources: list[LoadedSource], result: LinkResult) -> dict:
     """The entry of one `link` run: encoded extracts and their manifests in; everything
-    written out (outputs.duckdb, outputs/*.parquet, the model, run.json)."""
+    written out (outputs.duckdb, linkage.duckdb, outputs/*.parquet, the model, run.json)."""
     inputs = [f for s in sources for f in (s.path, config.manifest_file(s.name))]
     return append_entry(
         job_log(config), command="link", workdir=config.workdir, inputs=inputs,

@@ -1,8 +1,9 @@
 """`migralink audit DIR`: what a privacy officer signs off, checked from the files alone.
 
 DIR is a job directory as `pseudonymise` and `link` leave it (encoded/, outputs.duckdb,
-outputs/, model/, logs/). The audit reads manifests, encoded extracts and hub outputs, never
-a raw extract or a key, and writes findings first, then figures (`audit_report.py`):
+linkage.duckdb, outputs/, model/, logs/). The audit reads manifests, encoded extracts and hub
+outputs, never a raw extract or a key, and writes findings first, then figures
+(`audit_report.py`):
 
 - manifests: each encoded file matches its manifest's SHA-256, key id and row count, counts
   reconcile (reject reasons and notes included), one key id across sources, the encoding

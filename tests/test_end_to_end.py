@@ -124,8 +124,9 @@ def test_no_cleartext_identity_in_hub_side_files(small_demo: DemoResult) -> None
     forbidden = raw_identity_values(out / "raw") | raw_birth_dates(out / "raw")
     assert len(forbidden) > 1000  # the check is only as good as the values it looks for
     files = hub_side_files(out)
-    assert {p.name for p in files} >= {"outputs.duckdb", "quality.json", "splink_model.json",
-                                       "border.parquet", "border.manifest.json"}
+    assert {p.name for p in files} >= {"outputs.duckdb", "linkage.duckdb", "quality.json",
+                                       "splink_model.json", "border.parquet",
+                                       "border.manifest.json"}
     findings = scan(files, forbidden)
     assert findings == [], "\n".join(str(f) for f in findings)
 

@@ -201,6 +201,6 @@ def test_a_job_logs_each_run_with_the_hashes_of_its_files(linked_job: JobConfig)
     assert border["counts"]["rows_in"] == border["counts"]["encoded"] + border["counts"]["rejected"]
     link = entries[-1]
     assert len(link["inputs"]) == 8
-    assert {"outputs.duckdb", "outputs/persons.parquet", "run.json"} <= {
+    assert {"outputs.duckdb", "linkage.duckdb", "outputs/persons.parquet", "run.json"} <= {
         r["file"] for r in link["outputs"]}
     assert set(link["counts"]) == {"records", "identities", "persons"}

@@ -193,7 +193,7 @@ def test_demo_ids_have_their_shape(tiny_demo: DemoResult) -> None:
     """Every id the demo writes has its column's shape, so none of them is scanned."""
     shapes = LeakRules.load().id_columns
     job = tiny_demo.config.workdir
-    with duckdb.connect(str(job / "outputs.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(job / "linkage.duckdb"), read_only=True) as con:
         for column in ("person_id", "identity_id", "record_id"):
             odd = con.execute(f"SELECT count(*) FROM record_links WHERE NOT "
                               f"regexp_full_match({column}, ?)", [shapes[column]]).fetchone()
