@@ -32,7 +32,7 @@ from linkage.rules import Encodings, LinkageRules, check_columns, check_sql, loa
 from linkage.timeline import build_timeline, load_residence_rules, timeline_summary
 from migralink.config import JobConfig
 from migralink.errors import LinkageError
-from migralink.timing import Laps
+from migralink.timing import Laps, StepDone
 from pseudonymise.joblog import log_link
 
 
@@ -60,15 +60,15 @@ class LinkResult:
 
     def summary(self) -> list[str]:
         c = self.counts
-        lines = [f"linked {c['records']:,} records -> {c['identities']:,} distinct "
-                 f"identities -> {c['persons']:,} persons (key id {self.key_id})"]
+        lines = [f"linked {c['records']:,} records -> {c['identities']:,} identities -> "
+                 f"{c['persons']:,} persons (key {self.key_id})"]
         lines += [f"warning: {w}" for w in self.warnings]
         lines += self.clustering_lines()
         lines += self.statistics_lines()
         lines += self.quality_lines()
         if self.model_warnings:
-            lines.append(f"model notes: {len(self.model_warnings)} from splink training "
-                         "(levels a training pass could not estimate), in run.json")
+            lines.append(f"model notes: {len(self.model_warnings)} from splink training, "
+                         "in run.json")
         return lines
 
     def clustering_lines(self) -> list[str]:
@@ -82,7 +82,7 @@ class LinkResult:
             k = self.clustering
             reasons = ", ".join(f"{n:,} {r.replace('_', ' ')}" for r, n in k["reasons"].items())
             lines.append(f"clustering: {k['components']:,} components, {k['checked']:,} checked, "
-                         f"{k['split']:,} split ({reasons}), {k['persons']:,} persons")
+                         f"{k['split']:,} split ({reasons})")
         if self.person_ids.persons:
             lines.append(self.person_ids.line())
         return lines
@@ -93,17 +93,14 @@ class LinkResult:
         t = self.counts.get("timeline_resolved")
         if t:
             lines.append(
-                f"timeline: {t['imputed_by_declared_work'] + t['imputed_at_midpoint']:,} missing "
-                f"crossings imputed ({t['imputed_by_declared_work']:,} from declared work), "
-                f"{t['work_while_abroad_months']:,} months of work while recorded abroad; "
-                f"{t['long_term_arrivals']:,} long-term arrivals, "
+                f"timeline: {t['imputed_by_declared_work'] + t['imputed_at_midpoint']:,} "
+                f"crossings imputed; {t['long_term_arrivals']:,} long-term arrivals, "
                 f"{t['long_term_departures']:,} departures ({t['provisional']:,} provisional)")
         d = self.counts.get("disclosure")
         if d:
             lines.append(
-                f"published: {d['cells']:,} cells, {d['primary']:,} suppressed as small, "
-                f"{d['secondary']:,} to protect them, {d['rounded']:,} rounded "
-                "(rules/disclosure.yaml)")
+                f"published: {d['cells']:,} cells, {d['primary']:,} hidden as small, "
+                f"{d['secondary']:,} to protect them, {d['rounded']:,} rounded")
         return lines
 
     def quality_lines(self) -> list[str]:
@@ -112,14 +109,13 @@ class LinkResult:
             return []
         estimated = self.quality["estimated"]
         at = estimated["at_threshold"]
-        lines = [f"threshold {estimated['threshold']} ({estimated['chosen_by']}): expected "
-                 f"pair precision {at.get('expected_precision')}, recall "
-                 f"{at.get('expected_recall')} (model estimate, among scored pairs)"]
+        lines = [f"threshold {estimated['threshold']}: expected pair precision "
+                 f"{at.get('expected_precision')}, recall {at.get('expected_recall')} "
+                 "(model estimate)"]
         checks = self.quality["model_checks"]
         if checks:
             kinds = sorted({c["check"] for c in checks})
-            lines.append(f"model checks: {len(checks)} levels flagged ({', '.join(kinds)}), "
-                         "in quality.json")
+            lines.append(f"model checks: {len(checks)} levels flagged ({', '.join(kinds)})")
         labels = self.quality.get("labels")
         if labels:
             lines.append(f"labels: {labels['pairs']:,} labelled pairs ({labels['matches']:,} "
@@ -132,7 +128,7 @@ class LinkResult:
                  if r["expected_recall"] is not None and r["identities"] >= 100]
         if rates:
             low = min(rates, key=lambda r: r["expected_recall"])
-            lines.append(f"lowest expected recall by nationality: {low['nationality']} "
+            lines.append(f"lowest expected recall: {low['nationality']} "
                          f"{low['expected_recall']} ({low['identities']:,} identities)")
         return lines
 
@@ -174,12 +170,13 @@ def check_statistics_rules(config: JobConfig) -> None:
 
 
 def protect_and_publish(con: duckdb.DuckDBPyConnection, config: JobConfig
-                        ) -> tuple[dict[str, int], list[Path]]:
+                        ) -> tuple[dict, list[Path]]:
     """Disclosure control of the indicator cells, then OUT/published/ (CSV and SDMX-CSV)."""
     if config.indicators is None:
         return {}, []
     sdmx = load_sdmx_rules(config.rule(config.sdmx))
-    protection = apply_disclosure(con, load_disclosure_rules(config.rule(config.disclosure)))
+    rules = load_disclosure_rules(config.rule(config.disclosure))
+    protection: dict = {**apply_disclosure(con, rules), "rule": rules.applied()}
     folder = config.outputs_dir / "published"
     for old in folder.glob("*.csv"):
         old.unlink()
@@ -260,16 +257,22 @@ def write_json(path: Path, data: dict) -> Path:
     return path
 
 
+# The steps of `run_link`, in order; `on_step` is told each as it ends.
+LINK_STEPS = ("load", "plan", "train", "predict", "cluster", "events_indicators", "quality",
+              "outputs")
+
+
 def run_link(config: JobConfig, force: bool = False, previous: Path | None = None,
-             against_truth: Callable[[duckdb.DuckDBPyConnection], dict] | None = None
-             ) -> LinkResult:
+             against_truth: Callable[[duckdb.DuckDBPyConnection], dict] | None = None,
+             on_step: StepDone | None = None) -> LinkResult:
     """Load, plan, train, predict, cluster, build person tables and indicators, write
     outputs. A plan over the rules' budget stops the job unless `force`. Person ids are
     carried from `previous` (default: the outputs' own person_ids.parquet, when there).
     `against_truth` (demo and benchmarks only) adds figures measured against a known truth
-    to quality.json before it is written and logged."""
+    to quality.json before it is written and logged (step "against_truth", after "outputs").
+    `on_step(step, seconds)` follows progress through LINK_STEPS (the CLI's bars)."""
     started = run_id()
-    laps = Laps()
+    laps = Laps(on_step)
     lap = laps.lap
 
     sources = check_extracts(config)
@@ -312,6 +315,7 @@ def run_link(config: JobConfig, force: bool = False, previous: Path | None = Non
                         person_ids=person_ids)
     model_json = model.model_json()  # the trained model as data, once: checked and saved
     result.quality = assess(con, predictions.physical_name, estimate, model_json)
+    result.quality["match_weight_histogram"] = model.weight_histogram(predictions)
     if labels is not None:
         result.quality["labels"] = {**labels, **label_agreement(con)}
     lap("quality")

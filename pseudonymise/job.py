@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from migralink.config import JobConfig
 from migralink.schema import EVENT_FIELDS
+from migralink.timing import BatchDone
 from pseudonymise.encode import IdentityEncoder
 from pseudonymise.exposure import ExposureTally
 from pseudonymise.joblog import log_pseudonymise
@@ -85,9 +86,10 @@ class _Tally:
 
 
 def pseudonymise_source(config: JobConfig, name: str, key: ProjectKey,
-                        today: date | None = None, batch_rows: int = BATCH_ROWS
-                        ) -> PseudonymiseResult:
-    """Validate, normalise and encode one source of the config with the project key."""
+                        today: date | None = None, batch_rows: int = BATCH_ROWS,
+                        on_batch: BatchDone | None = None) -> PseudonymiseResult:
+    """Validate, normalise and encode one source of the config with the project key.
+    `on_batch(name, rows)` is told the rows read as each batch is done (the CLI's bars)."""
     source = config.source(name)
     raw_file = config.at(source.file)
     reader = open_raw(raw_file, source)
@@ -124,6 +126,8 @@ def pseudonymise_source(config: JobConfig, name: str, key: ProjectKey,
             rejects.write_csv(rejects_out, include_header=number == 0)
             tally.add(raw, rejects, encoded.height, parsed)
             exposure.add(parsed.rows, encoded)
+            if on_batch is not None:
+                on_batch(name, raw.rows_in)
         if writer is None:  # no line at all: still write a valid, empty extract and rejects
             empty = parse(pl.DataFrame(schema={ROW: pl.Int64, **{
                 c: pl.String for c in source.raw_columns()}}), source, today)
