@@ -392,6 +392,9 @@ def audit(
     lines = [verdict(result).replace("**", "")]
     lines += [f"  {finding.check}: {finding.where}: {finding.what}" for finding in result.high]
     lines.append(f"report: {report}")
+    run_report = _refresh_run_report(directory)
+    if run_report is not None:
+        lines.append(f"run report: {run_report} (privacy box updated)")
     if entry is not None:
         lines.append(f"job log: entry {entry['seq']} added, hash {entry['hash']}")
     elif own_log.is_file():
@@ -402,6 +405,16 @@ def audit(
             "report": str(report), "report_json": str(report_json),
             "job_log": None if entry is None else {"seq": entry["seq"], "hash": entry["hash"]}}
     return Summary(lines, data, str(report), exit_code=AUDIT_FAILED if result.high else 0)
+
+
+def _refresh_run_report(directory: Path) -> Path | None:
+    """The job's report.html, written again so its privacy box shows this audit."""
+    from linkage.report import REPORT_FILE
+    from linkage.report import write_report as write_run_report
+
+    if not (directory / REPORT_FILE).is_file() or not (directory / "run.json").is_file():
+        return None
+    return write_run_report(directory)
 
 
 def _verify_log_only(log: Path) -> Summary:

@@ -186,3 +186,14 @@ def test_traceback_only_under_debug() -> None:
     debug = subprocess.run([*command, "--debug"], capture_output=True, text=True, check=False)
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr and "ConfigError" in debug.stderr
+
+
+def test_audit_refreshes_the_run_reports_privacy_box(demo_dir: Path) -> None:
+    report = demo_dir / "report.html"
+    assert "not audited yet" in report.read_text(encoding="utf-8")
+    result = invoke("audit", str(demo_dir))
+    assert result.exit_code == 0, result.output
+    assert f"run report: {report} (privacy box updated)" in result.stdout
+    page = report.read_text(encoding="utf-8")
+    assert "not audited yet" not in page
+    assert "<th>Audit</th><td>PASS, " in page
