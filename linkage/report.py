@@ -182,8 +182,8 @@ def summary_cards(job: Job) -> str:
     estimated = job.quality.get("estimated", {})
     cards = [("records", c["records"]), ("distinct identities", c["identities"]),
              ("persons", c["persons"]), ("comparisons", plan.get("total", "n/a")),
-             ("threshold", estimated.get("threshold", "n/a")),
-             ("seconds to link", round(sum(job.run.get("seconds", {}).values()), 1))]
+             ("threshold", str(estimated.get("threshold", "n/a"))),
+             ("seconds to link", f"{sum(job.run.get('seconds', {}).values()):.1f}")]
     return "".join(f'<div class="card"><b>{_number(v)}</b><span>{_e(k)}</span></div>'
                    for k, v in cards)
 

@@ -15,7 +15,7 @@ from splink.internals.settings_creator import SettingsCreator
 Spec = dict[str, Any]
 
 VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.2.0.json"  # the bundled version
-WIDTH = 580
+WIDTH = 540
 
 
 def _chart(title: str, values: list[dict], **spec: Any) -> Spec:
