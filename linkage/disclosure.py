@@ -58,8 +58,16 @@ class _Rules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Relation(_Rules):
+    """Indicators that add up cell by cell: `total` = the sum of `parts`, same period and
+    classification. Each cell of `total` and its parts make one more line to protect."""
+    total: str
+    parts: list[str] = Field(min_length=2)
+
+
 class Suppression(_Rules):
     min_count: int = Field(10, ge=2)
+    relations: list[Relation] = []
 
 
 class Band(_Rules):
@@ -231,11 +239,13 @@ def _check_margin(line: Line, cells: dict[Key, Cell], where: str) -> None:
                          f" but its {line.dimension} categories sum to {parts}")
 
 
-def suppress(cells: dict[Key, Cell], min_count: int, where: str = "") -> dict[Key, str]:
+def suppress(cells: dict[Key, Cell], min_count: int, where: str = "",
+             lines: list[Line] | None = None) -> dict[Key, str]:
     """The cells to hide, each with why: `primary` (0 < persons < min_count) or `secondary`
-    (so that no line has exactly one hidden cell)."""
+    (so that no line, of `lines` or else of the cells' own tables, has exactly one hidden
+    cell)."""
     hidden = {key: PRIMARY for key, cell in cells.items() if 0 < cell.persons < min_count}
-    lines = lines_of(cells, where)
+    lines = lines_of(cells, where) if lines is None else lines
     changed = bool(hidden)
     while changed:
         changed = False
@@ -278,18 +288,84 @@ def protect(cells: dict[Key, Cell], rules: DisclosureRules, where: str = "") -> 
             else (cell.persons, NORMAL, EXACT) for key, cell in cells.items()}
 
 
+# --- Indicators that add up ------------------------------------------------------------------
+#
+# Seasonal departures are the returns plus the non-returns, cell by cell: a non-return hidden
+# in its own table would be a departure minus a return. Related indicators of one period are
+# therefore protected together, their keys prefixed by the indicator, with one more line per
+# cell of the total: the total indicator's cell and its parts' cells of the same key.
+
+Tables = list[tuple[Period, dict[Key, Cell]]]
+
+
+def related_groups(tables: Tables, relations: list[Relation]) -> list[Tables]:
+    """The tables grouped for protection: those of one relation and one period together, every
+    other table alone; in the order of `tables`."""
+    group_of: dict[tuple[str, str], int] = {}
+    groups: list[Tables] = []
+    for table in tables:
+        (indicator, _, period), _ = table
+        relation = next((i for i, r in enumerate(relations)
+                         if indicator in (r.total, *r.parts)), None)
+        if relation is None:
+            groups.append([table])
+            continue
+        slot = group_of.setdefault((str(relation), period), len(groups))
+        if slot == len(groups):
+            groups.append([])
+        groups[slot].append(table)
+    return groups
+
+
+def joint_lines(group: Tables, relations: list[Relation]) -> tuple[dict[Key, Cell], list[Line]]:
+    """The cells of a group keyed (indicator, *key), the lines of each table and the lines the
+    relation adds (not checked as margins: a relation may also hold as 'at least')."""
+    cells = {(indicator, *key): cell for (indicator, _, _), table in group
+             for key, cell in table.items()}
+    lines = [Line(line.dimension, (indicator, *line.total),
+                  tuple((indicator, *k) for k in line.members))
+             for (indicator, _, period), table in group
+             for line in lines_of(table, f"{indicator} {period}")]
+    present = {indicator for (indicator, _, _), _ in group}
+    for relation in relations:
+        if relation.total not in present:
+            continue
+        total_table = next(t for (i, _, _), t in group if i == relation.total)
+        for key in sorted(total_table):
+            parts = tuple((p, *key) for p in relation.parts if (p, *key) in cells)
+            if parts:  # no part at all: the total alone tells nothing more
+                lines.append(Line("indicator", (relation.total, *key), parts))
+    return cells, lines
+
+
+def protect_group(group: Tables, rules: DisclosureRules) -> dict[Key, Decision]:
+    """What each cell of a group shows, keyed (indicator, *key)."""
+    if rules.method == "rounding" or len(group) == 1:
+        return {(indicator, *key): decision for (indicator, _, period), cells in group
+                for key, decision in protect(cells, rules, f"{indicator} {period}").items()}
+    cells, lines = joint_lines(group, rules.suppression.relations)
+    hidden = suppress(cells, rules.suppression.min_count, lines=lines)
+    return {key: (None, CONFIDENTIAL, hidden[key]) if key in hidden
+            else (cell.persons, NORMAL, EXACT) for key, cell in cells.items()}
+
+
 # --- Tables -----------------------------------------------------------------------------------
 
 
 def apply_disclosure(con: duckdb.DuckDBPyConnection, rules: DisclosureRules) -> dict[str, int]:
-    """Create `published_cells` from `indicator_cells` (left unchanged), per indicator and period.
+    """Create `published_cells` from `indicator_cells` (left unchanged), per indicator and
+    period, related indicators of a period together (rules: suppression.relations).
 
     Returns counts of cells: cells, published (with a value), primary and secondary suppressed,
     rounded."""
     rows: list[tuple] = []
-    for (indicator, frequency, period), cells in read_cells(con):
-        decided = protect(cells, rules, f"{indicator} {period}")
-        rows += [(indicator, frequency, period, *key, *decided[key]) for key in sorted(cells)]
+    tables = read_cells(con)
+    for group in related_groups(tables, rules.suppression.relations):
+        decided = protect_group(group, rules)
+        for (indicator, frequency, period), cells in group:
+            rows += [(indicator, frequency, period, *key, *decided[(indicator, *key)])
+                     for key in sorted(cells)]
+    rows.sort(key=lambda row: row[:3 + len(DIMENSIONS)])
     _create_published(con, rows)
     protections = [row[-1] for row in rows]
     return {"cells": len(rows), "published": sum(row[-3] is not None for row in rows),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,20 +54,36 @@ class Job:
     audit_is_current: bool
 
 
-def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+def _read_json(path: Path, needs: tuple[str, ...] = ()) -> dict | None:
+    """The file's JSON object (None when there is no file); a damaged one is an error."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise MigralinkError(f"{path}: not readable as JSON ({type(err).__name__})",
+                             hint="run `migralink link` (or `audit`) again to rewrite it"
+                             ) from None
+    missing = [k for k in needs if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise MigralinkError(f"{path}: no {', '.join(missing)}",
+                             hint="run `migralink link` again to rewrite it")
+    return data
 
 
 def read_job(directory: Path) -> Job:
-    run = _read_json(directory / "run.json")
+    if not directory.is_dir():
+        raise MigralinkError(f"{directory}: no such directory",
+                             hint="give the job directory `migralink link` wrote to")
+    run = _read_json(directory / "run.json", ("key_id", "counts"))
     if run is None:
-        raise MigralinkError(f"{directory}: no run.json; this is not a linked job directory"
-                             " (hint: run `migralink link` first)")
+        raise MigralinkError(f"{directory}: no run.json; not a linked job directory",
+                             hint="run `migralink link` first")
     audit_file, run_file = directory / "audit" / "report.json", directory / "run.json"
     current = audit_file.is_file() and audit_file.stat().st_mtime >= run_file.stat().st_mtime
     return Job(directory, run, _read_json(directory / "quality.json") or {},
-               _read_json(directory / "model" / "splink_model.json"),
-               _read_json(audit_file), current)
+               _read_json(directory / "model" / "splink_model.json", ("comparisons",)),
+               _read_json(audit_file, ("passed", "findings")), current)
 
 
 # --- Published statistics ----------------------------------------------------------------------
@@ -85,8 +102,35 @@ def published_series(con: duckdb.DuckDBPyConnection, indicators: tuple[str, ...]
         ORDER BY indicator, time_period, category""", [list(indicators)]).fetchall()
 
 
+LABELS = {"inflow_for_work": "Inflow of foreigners for work",
+          "outflow_nationals_for_work": "Outflow of nationals for work",
+          "return_migrant_workers": "Return migrant workers",
+          "long_term_arrivals": "Long-term arrivals",
+          "long_term_departures": "Long-term departures",
+          "seasonal_departures": "Departures", "seasonal_returns": "Returns",
+          "seasonal_non_returns": "Non-returns"}
+HIDDEN = "A missing line or bar is a hidden cell (small, or hidden to protect one), not a zero."
+CAPTIONS = {
+    "stock_by_sex": "Published values, after disclosure control. The total also counts persons "
+                    "of unknown sex. " + HIDDEN,
+    "stock_by_citizenship": "Published values, after disclosure control. " + HIDDEN,
+    "flows_by_year": "Published values. Long-term flows of the last year are provisional: the "
+                     "12 months after their crossing run past the period. " + HIDDEN,
+    "seasonal_programme": "Published values. Departures = returns + non-returns, cell by cell; "
+                          "the three are protected together. " + HIDDEN,
+    "precision_recall": "The model's estimate among scored pairs; the dashed line is the chosen "
+                        "threshold, the diamonds the figures measured against the truth.",
+    "source_pairs": "Share of one source's persons also found in another source; on the "
+                    "diagonal, found more than once in the same source.",
+    "nationality": "Share of each group's identities linked to at least one other record; the "
+                   "model's expected recall of the group is in the tooltip.",
+    "m_u": "splink's chart of the trained model: the share of matching (m) and non-matching (u) "
+           "pairs in each level of each comparison.",
+}
+
+
 def _label(indicator: str) -> str:
-    return indicator.replace("_", " ").replace("for work", "for work").capitalize()
+    return LABELS.get(indicator, indicator.replace("_", " ").capitalize())
 
 
 def statistics_charts(con: duckdb.DuckDBPyConnection) -> dict[str, charts.Spec]:
@@ -171,6 +215,17 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def captions(job: Job) -> dict[str, str]:
+    """The figure captions; the histogram's names the chosen threshold as a match weight."""
+    found = dict(CAPTIONS)
+    threshold = job.quality.get("estimated", {}).get("threshold")
+    if threshold is not None and 0 < threshold < 1:
+        weight = math.log2(threshold / (1 - threshold))
+        found["match_weights"] = (f"splink's chart. The chosen threshold, match probability "
+                                  f"{threshold}, is match weight {weight:.1f}.")
+    return found
+
+
 def _figure(name: str, caption: str = "") -> str:
     note = f"<figcaption>{_e(caption)}</figcaption>" if caption else ""
     return f'<figure><div class="chart" data-chart="{_e(name)}"></div>{note}</figure>'
@@ -189,8 +244,9 @@ def summary_cards(job: Job) -> str:
 
 
 def privacy_box(job: Job) -> str:
-    rows = [("Key id", f"{job.run['key_id']}: identities were encoded at source (keyed HMAC "
-                       "tokens and Bloom filters); the hub never held the key.")]
+    rows = [("Key id", f"{job.run['key_id']}: identities were encoded at source under this key "
+                       "(keyed HMAC tokens and Bloom filters); linking needs no key, and the "
+                       "key file is not among what the hub reads.")]
     rows.append(("Audit", audit_status(job)))
     rows.append(("Disclosure rule", disclosure_status(job.run["counts"].get("disclosure"))))
     rows.append(("This report", "counts and model parameters only: no name, birth date, "
@@ -217,8 +273,10 @@ def disclosure_status(protection: dict | None) -> str:
         how = (f"graduated random rounding (bases {bases}) drawn from cell keys, counts "
                f"under {rule['suppress_below']} hidden")
     else:
+        related = "".join(f"; {r['total']} = {' + '.join(r['parts'])} protected as one more "
+                          "line" for r in rule.get("relations", []))
         how = (f"cell suppression: counts under {rule.get('min_count', '?')} hidden, then "
-               "secondary suppression so no table line holds a single hidden cell")
+               f"secondary suppression so no table line holds a single hidden cell{related}")
     return (f"{how}. {protection['cells']:,} cells: {protection['primary']:,} hidden as small, "
             f"{protection['secondary']:,} to protect them, {protection['rounded']:,} rounded "
             "(rules/disclosure.yaml).")
@@ -248,18 +306,18 @@ def quality_table(job: Job) -> str:
 
 def render(job: Job, specs: dict[str, charts.Spec]) -> str:
     libraries = load_chart_libraries()
+    notes = captions(job)
     q = job.quality
-    truth = f" against the truth of {q['dataset']}" if q.get("dataset") else ""
+    truth = f" (measured against the truth of {q['dataset']})" if q.get("dataset") else ""
     values = {
         "title": _e(f"migralink report: {job.directory.resolve().name}"),
         "software": _e(f"migralink {migralink.__version__}"),
         "generated": _e(datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
         "cards": summary_cards(job),
         "privacy": privacy_box(job),
-        "statistics": "".join(_figure(n, "Published values, after disclosure control; hidden "
-                                         "cells are left out.") for n in STATISTICS
-                              if n in specs),
-        "linkage": "".join(_figure(n) for n in LINKAGE if n in specs),
+        "statistics": "".join(_figure(n, notes[n]) for n in STATISTICS if n in specs)
+                      or "<p>This job published no indicators.</p>",
+        "linkage": "".join(_figure(n, notes.get(n, "")) for n in LINKAGE if n in specs),
         "quality_table": quality_table(job),
         "truth": _e(truth),
         "specs": json_for_script(specs),
@@ -276,14 +334,41 @@ LINKAGE = ("precision_recall", "match_weights", "source_pairs", "nationality", "
 def write_report(directory: Path, out: Path | None = None) -> Path:
     """Write the job's report (default: DIRECTORY/report.html) and return its path."""
     job = read_job(directory)
-    specs: dict[str, charts.Spec] = {}
-    database = directory / "outputs.duckdb"
-    if database.is_file():
-        with duckdb.connect(str(database), read_only=True) as con:
-            if con.execute("SELECT count(*) FROM duckdb_tables() "  # none without indicators
-                           "WHERE table_name = 'published_cells'").fetchall()[0][0]:
-                specs.update(statistics_charts(con))
-    specs.update(linkage_charts(job))
     path = out or directory / REPORT_FILE
+    check_target(path)
+    specs = published_charts(directory / "outputs.duckdb")
+    specs.update(linkage_charts(job))
     path.write_text(render(job, specs), encoding="utf-8")
     return path
+
+
+GENERATOR = '<meta name="generator" content="migralink report">'
+
+
+def check_target(path: Path) -> None:
+    """Write only an .html file that is new or an earlier report: never over a job's file."""
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise MigralinkError(f"{path}: the report is an .html file",
+                             hint="give --out a path ending in .html")
+    if path.exists():
+        with open(path, "rb") as handle:
+            head = handle.read(2048).decode("utf-8", errors="replace")
+        if not path.is_file() or GENERATOR not in head:
+            raise MigralinkError(f"{path}: exists and is not a migralink report; not replaced",
+                                 hint="give --out a new file, or remove this one")
+
+
+def published_charts(database: Path) -> dict[str, charts.Spec]:
+    """The statistics charts, when the job published indicators."""
+    if not database.is_file():
+        return {}
+    try:
+        con = duckdb.connect(str(database), read_only=True)
+    except duckdb.IOException:
+        raise MigralinkError(f"{database}: cannot be opened (in use by a running job?)",
+                             hint="run the report when `migralink link` has finished") from None
+    with con:
+        if con.execute("SELECT count(*) FROM duckdb_tables() "  # none without indicators
+                       "WHERE table_name = 'published_cells'").fetchall()[0][0]:
+            return statistics_charts(con)
+    return {}

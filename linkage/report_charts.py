@@ -64,22 +64,20 @@ def source_pair_rates(rates: list[dict]) -> Spec:
 
 
 def nationality_rates(groups: list[dict]) -> Spec:
-    """Per nationality group: the share of identities linked to another, and the model's
-    expected recall (a linkage that works worse for a group biases its statistics)."""
-    rows = [{"group": g["nationality"], "identities": g["identities"], "measure": measure,
-             "value": g[key]}
-            for g in groups for measure, key in (("linked to another record", "linked_share"),
-                                                 ("expected recall", "expected_recall"))
-            if g.get(key) is not None]
-    return _chart("Linkage by nationality group (identities)", rows, height=240,
-                  mark={"type": "bar", "tooltip": True},
+    """Per nationality group: the share of identities linked to another record, with the
+    model's expected recall in the tooltip (a linkage that works worse for a group biases its
+    statistics)."""
+    rows = [{"group": g["nationality"], "identities": g["identities"],
+             "linked": g["linked_share"], "expected recall": g.get("expected_recall")}
+            for g in groups if g.get("linked_share") is not None]
+    return _chart("Linkage by nationality group", rows, height=240,
+                  mark={"type": "bar", "tooltip": {"content": "data"}},
                   encoding={
                       "x": {"field": "group", "type": "nominal", "title": None,
                             "sort": {"field": "identities", "order": "descending"}},
-                      "xOffset": {"field": "measure"},
-                      "y": {"field": "value", "type": "quantitative", "title": "share",
-                            "scale": {"domain": [0, 1]}},
-                      "color": {"field": "measure", "type": "nominal", "title": None},
+                      "y": {"field": "linked", "type": "quantitative",
+                            "title": "identities linked to another record",
+                            "scale": {"domain": [0, 1]}, "axis": {"format": ".0%"}},
                   })
 
 

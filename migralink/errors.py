@@ -12,6 +12,11 @@ class MigralinkError(Exception):
 
     hint: str = ""
 
+    def __init__(self, *args: object, hint: str = "") -> None:
+        super().__init__(*args)
+        if hint:
+            self.hint = hint
+
 
 class ConfigError(MigralinkError):
     """A config or rules file is missing, malformed or inconsistent."""

@@ -62,6 +62,16 @@ def protection_problems(con: duckdb.DuckDBPyConnection, min_count: int,
             HAVING count(*) FILTER (value IS NULL) = 1 AND count(*) FILTER ({dimension} <> '_T') > 0
             ORDER BY ALL""").fetchall()
         problems += [f"one suppressed cell in the {dimension} line of {row}" for row in alone]
+    if lines:  # departures = returns + non-returns: the three cells of a key are a line too
+        others = ", ".join(DIMENSIONS)
+        alone = con.execute(f"""
+            SELECT time_period, {others} FROM published_cells
+            WHERE indicator IN ('seasonal_departures', 'seasonal_returns', 'seasonal_non_returns')
+            GROUP BY time_period, {others}
+            HAVING count(*) FILTER (value IS NULL) = 1 AND count(*) > 1
+            ORDER BY ALL""").fetchall()
+        problems += [f"one suppressed cell of departures, returns, non-returns at {row}"
+                     for row in alone]
     return problems
 
 
@@ -232,6 +242,49 @@ def test_a_cell_shared_by_two_tables_is_decided_once(con):
     assert published(con)[cell("M", citizenship="ESP", totals=both)] == (22, "A", "none")
     assert summary["cells"] == 14
     assert protection_problems(con, 10) == []
+
+
+SEASONAL = DisclosureRules.model_validate({"version": 1, "suppression": {"relations": [
+    {"total": "seasonal_departures", "parts": ["seasonal_returns", "seasonal_non_returns"]}]}})
+
+
+def load_seasonal(con: duckdb.DuckDBPyConnection) -> None:
+    """Departures = returns + non-returns, by sex: M 12 = 10 + 2, F 8 = 5 + 3, _T 20 = 15 + 5."""
+    for indicator, by_sex in (("seasonal_departures", (12, 8)), ("seasonal_returns", (10, 5)),
+                              ("seasonal_non_returns", (2, 3))):
+        m, f = by_sex
+        load(con, indicator, "2024", {cell("M"): m, cell("F"): f, cell("_T"): m + f})
+
+
+def test_indicators_that_add_up_are_protected_together(con):
+    # Alone, each table hides its F and then its M cell (a line of one hidden cell), and
+    # non-returns hide all three: departures _T 20 and returns _T 15 are published, so the
+    # hidden non-return total is 20 - 15 = 5. Together, the line (returns _T, non-returns _T |
+    # departures _T) has one hidden cell, so its smallest shown part, returns _T 15, goes too.
+    load_seasonal(con)
+    apply_disclosure(con, SUPPRESSION)
+    rows = con.execute("SELECT indicator, sex, value, protection FROM published_cells "
+                       "WHERE value IS NOT NULL ORDER BY ALL").fetchall()
+    assert rows == [("seasonal_departures", "_T", 20, "none"),
+                    ("seasonal_returns", "_T", 15, "none")]
+    apply_disclosure(con, SEASONAL)
+    rows = con.execute("SELECT indicator, sex, value, protection FROM published_cells "
+                       "ORDER BY ALL").fetchall()
+    assert rows == [
+        ("seasonal_departures", "F", None, "primary"), ("seasonal_departures", "M", None,
+                                                         "secondary"),
+        ("seasonal_departures", "_T", 20, "none"),
+        ("seasonal_non_returns", "F", None, "primary"), ("seasonal_non_returns", "M", None,
+                                                          "primary"),
+        ("seasonal_non_returns", "_T", None, "primary"),
+        ("seasonal_returns", "F", None, "primary"), ("seasonal_returns", "M", None, "secondary"),
+        ("seasonal_returns", "_T", None, "secondary")]
+
+
+def test_the_shipped_rules_relate_the_seasonal_indicators():
+    relations = load_disclosure_rules().suppression.relations
+    assert [(r.total, r.parts) for r in relations] == [
+        ("seasonal_departures", ["seasonal_returns", "seasonal_non_returns"])]
 
 
 def test_indicator_cells_are_left_as_they_were(con):

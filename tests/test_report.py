@@ -91,15 +91,17 @@ def test_statistics_charts_hold_the_published_values(published) -> None:
         ("2024-01", "CIV", 0, 10), ("2024-01", "SEN", 1, 20), ("2024-02", "CIV", 0, 20)]
     assert "2 largest citizenships" in specs["stock_by_citizenship"]["title"]
     flows = specs["flows_by_year"]["data"]["values"]
-    assert flows == [{"year": "2024", "series": "Inflow for work", "order": 0, "value": 40}]
+    assert flows == [{"year": "2024", "series": "Inflow of foreigners for work", "order": 0,
+                      "value": 40}]
     seasonal = specs["seasonal_programme"]["data"]["values"]
-    assert [(r["series"], r["value"]) for r in seasonal] == [("Seasonal departures", 15)]
+    assert [(r["series"], r["value"]) for r in seasonal] == [("Departures", 15)]
 
 
 def test_disclosure_rule_is_said_in_words() -> None:
     counts = {"cells": 1200, "primary": 150, "secondary": 40, "rounded": 0}
     suppression = DisclosureRules(version=1).applied()
-    assert suppression == {"version": 1, "method": "suppression", "min_count": 10}
+    assert suppression == {"version": 1, "method": "suppression", "min_count": 10,
+                           "relations": []}
     text = disclosure_status({**counts, "rule": suppression})
     assert text.startswith("cell suppression: counts under 10 hidden")
     assert "1,200 cells: 150 hidden as small, 40 to protect them, 0 rounded" in text
@@ -136,8 +138,35 @@ def test_an_audit_older_than_the_run_is_stale(tmp_path: Path) -> None:
 
 
 def test_a_directory_without_a_run_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(MigralinkError, match=r"no run.json.*migralink link"):
+    with pytest.raises(MigralinkError, match=r"no run.json") as refused:
         write_report(tmp_path)
+    assert refused.value.hint == "run `migralink link` first"
+    with pytest.raises(MigralinkError, match=r"no such directory"):
+        write_report(tmp_path / "nowhere")
+
+
+def test_damaged_job_files_are_named(tmp_path: Path) -> None:
+    (tmp_path / "run.json").write_text('{"key_id": "k1-0", "counts": {}')  # cut short
+    with pytest.raises(MigralinkError, match=r"run.json: not readable as JSON"):
+        write_report(tmp_path)
+    (tmp_path / "run.json").write_text("{}")
+    with pytest.raises(MigralinkError, match=r"run.json: no key_id, counts"):
+        write_report(tmp_path)
+
+
+def test_the_report_never_replaces_a_job_file(tmp_path: Path) -> None:
+    minimal_job(tmp_path)
+    run = (tmp_path / "run.json").read_text()
+    for target in ("run.json", "outputs.duckdb", "keys/project.key"):
+        with pytest.raises(MigralinkError):
+            write_report(tmp_path, tmp_path / target)
+    (tmp_path / "notes.html").write_text("<html>someone's page</html>")
+    with pytest.raises(MigralinkError, match="exists and is not a migralink report"):
+        write_report(tmp_path, tmp_path / "notes.html")
+    assert (tmp_path / "notes.html").read_text() == "<html>someone's page</html>"
+    assert (tmp_path / "run.json").read_text() == run
+    first = write_report(tmp_path)
+    assert write_report(tmp_path) == first  # an earlier report is replaced
 
 
 def test_script_json_cannot_close_its_element() -> None:
@@ -146,12 +175,17 @@ def test_script_json_cannot_close_its_element() -> None:
     assert json.loads(text) == {"title": "</script><script>alert(1)</script> & more"}
 
 
+RELATION = {"total": "seasonal_departures",
+            "parts": ["seasonal_returns", "seasonal_non_returns"]}
+
+
 def minimal_job(directory: Path) -> None:
     run = {"key_id": "k1-abc", "counts": {"records": 100, "identities": 80, "persons": 50,
                                           "disclosure": {"cells": 15, "primary": 3,
                                                          "secondary": 1, "rounded": 0,
                                                          "rule": {"method": "suppression",
-                                                                  "min_count": 10}}},
+                                                                  "min_count": 10,
+                                                                  "relations": [RELATION]}}},
            "seconds": {"load": 1.0, "train": 2.5}, "plan": {"total": 400}}
     quality = {"estimated": {"threshold": 0.9, "at_threshold": {"expected_precision": 0.99},
                              "curve": [{"threshold": 0.9, "expected_precision": 0.99,
@@ -185,6 +219,7 @@ def test_report_is_one_self_contained_file(tmp_path: Path, published) -> None:
     assert not re.search(r"<script[^>]*\ssrc=", own)
     assert not re.search(r"<link\b|<img\b|@import|url\(", own)
     assert "k1-abc" in page and "cell suppression: counts under 10 hidden" in page
+    assert "seasonal_departures = seasonal_returns + seasonal_non_returns" in page
     assert "not audited yet" in page
     assert "<td>pairs, against truth</td><td>0.9700</td><td>0.9600</td><td>0.9650</td>" in page
     assert "0 cells of 100 or more, largest relative error n/a" in page
@@ -210,3 +245,10 @@ def test_a_short_name_counts_as_a_whole_line_not_as_a_word(tmp_path: Path) -> No
     page.write_text("a { min-width: 3px; }\nmin\nwith Ahmed here\n", encoding="utf-8")
     assert [(f.row, f.count) for f in scan([page], {"min"})] == [(2, 1)]
     assert [(f.row, f.count) for f in scan([page], {"ahmed"})] == [(3, 1)]
+
+
+def test_a_job_without_indicators_says_so(tmp_path: Path) -> None:
+    minimal_job(tmp_path)  # no outputs.duckdb, as a job without indicator rules
+    page = write_report(tmp_path).read_text(encoding="utf-8")
+    assert "<p>This job published no indicators.</p>" in page
+    assert set(chart_specs(page)) == {"precision_recall", "source_pairs"}
