@@ -13,6 +13,9 @@ keys). Three guards keep a query to those tables:
 
 DuckDB's own messages are shown (first line and position): they are about the analyst's SQL,
 and the connection can read nothing the analyst may not SELECT anyway.
+
+Ctrl-C stops the query running (it runs in a thread of its own, so that it can be stopped
+at once) and raises KeyboardInterrupt.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ import io
 import json
 import re
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import duckdb
 
@@ -36,6 +40,7 @@ from migralink.errors import MigralinkError
 
 __all__ = ["ANALYST_TABLES", "FORMATS", "QueryError", "open_outputs", "run_query", "shell"]
 
+T = TypeVar("T")
 FORMATS = ("table", "csv", "json")
 TABLE_ROWS = 40  # rows a table shows unless a limit is given
 GUARDED: dict[str, Any] = {
@@ -45,11 +50,24 @@ GUARDED: dict[str, Any] = {
     "allow_community_extensions": False,
     "lock_configuration": True,
 }
+# With external access off DuckDB still lets a query read the database's own files: the file
+# itself, its .wal files and its temporary directory (outputs.duckdb.tmp/, where DuckDB spills
+# this connection's queries). read_blob('DIR/outputs.duckdb') thus works: harmless, it is the
+# very data the analyst may SELECT, and the hub writes outputs.duckdb through a connection of
+# its own, so nothing else spills there. Every other path is refused (tested).
 READ_ONLY_HINT = ("the outputs are read-only: run one SELECT (or WITH, DESCRIBE, SHOW, "
                   "SUMMARIZE, EXPLAIN SELECT)")
 CLOSED_HINT = ("analysts' access reads the tables of outputs.duckdb only: no files, URLs, "
                "ATTACH, extensions or settings")
 TABLES_HINT = "SHOW TABLES lists the tables, DESCRIBE TABLE their columns"
+FUNCTIONS_HINT = "SELECT DISTINCT function_name FROM duckdb_functions() lists the functions"
+EXTENSION_HINT = ("extensions are off in analysts' access: DuckDB's built-in functions only "
+                  "(SELECT DISTINCT function_name FROM duckdb_functions() lists them)")
+TYPES_HINT = "SELECT type_name FROM duckdb_types() lists the types"
+CAST_HINT = "the arguments' types do not fit the function: cast them, e.g. birth_year::VARCHAR"
+SYNTAX_HINT = "check the SQL at that position"
+FIND_HINT = ("give the job directory where `migralink link` wrote outputs.duckdb (or that "
+             "file itself)")
 
 
 class QueryError(MigralinkError):
@@ -63,11 +81,26 @@ class QueryError(MigralinkError):
 # --- The guarded connection -------------------------------------------------------------------
 
 
+def outputs_file(path: Path) -> Path:
+    """PATH/outputs.duckdb for a job directory, or PATH itself when it is that file."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / OUTPUTS_DB).is_file():
+            return path / OUTPUTS_DB
+        raise QueryError(f"{path}: no {OUTPUTS_DB}", hint=FIND_HINT)
+    if path.name == OUTPUTS_DB:
+        if path.is_file():
+            return path
+        raise QueryError(f"{path}: no such file", hint=FIND_HINT)
+    if path.exists():
+        raise QueryError(f"{path}: not a job directory", hint=FIND_HINT)
+    raise QueryError(f"{path}: no such directory", hint=FIND_HINT)
+
+
 def open_outputs(directory: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only, closed connection to DIRECTORY/outputs.duckdb holding analyst tables only."""
-    path = Path(directory) / OUTPUTS_DB
-    if not path.is_file():
-        raise QueryError(f"{path}: no such file", hint="run `migralink link` first")
+    """A read-only, closed connection to DIRECTORY/outputs.duckdb (or to that file, given
+    itself) holding analyst tables only."""
+    path = outputs_file(directory)
     try:
         con = duckdb.connect(str(path), read_only=True, config=GUARDED)
     except duckdb.Error as err:
@@ -112,13 +145,18 @@ def statement_kind(sql: str) -> str:
     return word[0].upper() if word else "?"
 
 
+def parsed(sql: str) -> list[Any]:
+    """DuckDB's statements of `sql`, in order; a QueryError naming the position when it does
+    not parse."""
+    try:
+        return duckdb.extract_statements(sql)
+    except duckdb.Error as err:
+        raise QueryError(f"query: {error_line(err, sql)}", hint=SYNTAX_HINT) from None
+
+
 def check_select(sql: str) -> None:
     """Raise unless `sql` is exactly one SELECT (or EXPLAIN of one)."""
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as err:
-        raise QueryError(f"query: {error_line(err, sql)}",
-                         hint="check the SQL at that position") from None
+    statements = parsed(sql)
     if not statements:
         raise QueryError("query: no SQL statement given", hint=READ_ONLY_HINT)
     if len(statements) > 1:
@@ -195,12 +233,26 @@ def position(lines: list[str], sql: str) -> str:
 
 
 def error_hint(err: duckdb.Error) -> str:
-    if isinstance(err, duckdb.PermissionException) or "configuration has been locked" in str(err):
+    """What to try after DuckDB's error, by its kind: a name that is not there (table or
+    column, function, type), arguments of the wrong type, a syntax error, a closed door."""
+    message = str(err)
+    if isinstance(err, duckdb.PermissionException) or "configuration has been locked" in message:
         return CLOSED_HINT
-    if isinstance(err, duckdb.CatalogException | duckdb.BinderException):
-        return TABLES_HINT
+    if isinstance(err, duckdb.CatalogException):
+        if "Function with name" in message:
+            return EXTENSION_HINT if "it exists in the" in message else FUNCTIONS_HINT
+        if "Type with name" in message:
+            return TYPES_HINT
+        return TABLES_HINT  # a table, or a schema
+    if isinstance(err, duckdb.BinderException):
+        if "No function matches" in message or "best candidate function" in message:
+            return CAST_HINT
+        if any(words in message for words in ("Referenced column", "Referenced table",
+                                              "does not have a column")):
+            return TABLES_HINT
+        return ""
     if isinstance(err, duckdb.ParserException):
-        return "check the SQL at that position"
+        return SYNTAX_HINT
     return ""
 
 
@@ -258,9 +310,13 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
-def as_table(columns: Sequence[str], rows: Sequence[tuple], total: int, more: str) -> str:
-    """Fixed-width columns (numbers to the right, NULL shown), then 'N rows'; `more` says how
-    to see the rest when not all `total` rows are shown."""
+def rows_text(n: int) -> str:
+    return f"{n} row{'' if n == 1 else 's'}"
+
+
+def as_table(columns: Sequence[str], rows: Sequence[tuple], more: str | None = None) -> str:
+    """Fixed-width columns (numbers to the right, NULL shown), then 'N rows'; or, when the
+    result has more rows than shown, 'more than N rows (`more`)'."""
     cells = [[("NULL" if v is None else text(v)).split("\n") for v in row] for row in rows]
     header = [[name] for name in columns]
     widths = [max(len(line) for cell in column for line in cell)
@@ -271,9 +327,7 @@ def as_table(columns: Sequence[str], rows: Sequence[tuple], total: int, more: st
     lines.append("  ".join("-" * width for width in widths))
     for row in cells:
         lines += table_lines(row, widths, right)
-    footer = f"{total} row{'' if total == 1 else 's'}"
-    if len(rows) < total:
-        footer += f" (showing {len(rows)}; {more})"
+    footer = rows_text(len(rows)) if more is None else f"more than {rows_text(len(rows))} ({more})"
     return "\n".join([*lines, footer])
 
 
@@ -289,33 +343,69 @@ def table_lines(row: list[list[str]], widths: list[int], right: list[bool]) -> l
 
 
 def formatted(result: duckdb.DuckDBPyConnection, fmt: str, limit: int | None, more: str) -> str:
-    """A result's rows as `fmt`: a table shows `limit` (default TABLE_ROWS) of them and counts
-    all; CSV and JSON give all, or the first `limit`."""
+    """A result's rows as `fmt`: a table shows `limit` (default TABLE_ROWS) of them, and
+    `more` when there are more (it fetches one row past, never the rest); CSV and JSON give
+    all, or the first `limit`."""
     columns = [d[0] for d in result.description]
     if fmt == "table":
-        rows = result.fetchmany(limit or TABLE_ROWS)
-        total = len(rows) + sum(len(chunk) for chunk in iter(lambda: result.fetchmany(10_000), []))
-        return as_table(columns, rows, total, more)
+        shown = limit or TABLE_ROWS
+        rows = result.fetchmany(shown + 1)
+        return as_table(columns, rows[:shown], more if len(rows) > shown else None)
     rows = result.fetchall() if limit is None else result.fetchmany(limit)
     return as_csv(columns, rows) if fmt == "csv" else as_json(columns, rows)
 
 
 def query_text(con: duckdb.DuckDBPyConnection, sql: str, fmt: str, limit: int | None,
                more: str) -> str:
-    """Check and run one SELECT, its rows as `fmt`; DuckDB's errors become one-line
-    QueryErrors."""
+    """Check and run one SELECT, its rows as `fmt` (`more`: what a cut table says); DuckDB's
+    errors become one-line QueryErrors, and an interrupted query a KeyboardInterrupt."""
     check_select(sql)
     try:
-        return formatted(con.execute(sql), fmt, limit, more)
+        return interruptible(con, lambda: formatted(con.execute(sql), fmt, limit, more))
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
     except duckdb.Error as err:
         raise QueryError(f"query: {error_line(err, sql)}", hint=error_hint(err)) from None
+
+
+def interruptible(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
+    """work() on `con`, run in a thread of its own while this one waits: Ctrl-C then stops it
+    at once (con.interrupt()) and raises KeyboardInterrupt here. A query run in the main
+    thread sees Ctrl-C only when DuckDB looks for it, and with some queries it never does."""
+    outcome: dict[str, Any] = {}
+    done = threading.Event()  # not Thread.join: interrupted, it may take the thread for ended
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as err:  # noqa: BLE001 - raised again in the waiting thread
+            outcome["error"] = err
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="migralink-query", daemon=True).start()
+    stopped = False
+    while not done.is_set():
+        try:
+            # A signal caught by another thread does not wake a wait: Python sees it when
+            # this thread next runs, hence the short waits.
+            done.wait(0.1)
+        except KeyboardInterrupt:
+            stopped = True
+            con.interrupt()
+    if stopped:
+        raise KeyboardInterrupt
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 # --- migralink query --------------------------------------------------------------------------
 
 
 def run_query(directory: Path, sql: str, fmt: str = "table", limit: int | None = None) -> str:
-    """The result of one read-only SELECT on the analyst tables, formatted as `fmt`."""
+    """The result of one read-only SELECT on the analyst tables (of a job directory, or of
+    its outputs.duckdb given itself), formatted as `fmt`."""
     if fmt not in FORMATS:
         raise QueryError(f"query: format must be one of {', '.join(FORMATS)} (got {fmt})")
     if limit is not None and limit < 1:
@@ -323,7 +413,9 @@ def run_query(directory: Path, sql: str, fmt: str = "table", limit: int | None =
     check_select(sql)  # before opening: a refused statement needs no file
     con = open_outputs(directory)
     try:
-        return query_text(con, sql, fmt, limit, "use --limit or --format csv")
+        more = (f"--limit {limit}" if limit is not None
+                else f"showing {TABLE_ROWS}; use --limit or --format csv")
+        return query_text(con, sql, fmt, limit, more)
     finally:
         con.close()
 
@@ -331,25 +423,30 @@ def run_query(directory: Path, sql: str, fmt: str = "table", limit: int | None =
 # --- migralink shell --------------------------------------------------------------------------
 
 HELP = """\
-SQL statements end with ';' and may span lines. Only SELECT runs (WITH, DESCRIBE, SHOW,
-SUMMARIZE and EXPLAIN SELECT too); the file is read-only.
+SQL statements end with ';' and may span lines, or share one. Only SELECT runs (WITH,
+DESCRIBE, SHOW, SUMMARIZE and EXPLAIN SELECT too); the file is read-only. Ctrl-C stops a
+query and keeps the session.
 .tables              the analyst tables, their rows and what they hold
 .schema [TABLE]      the columns of TABLE (or of every table)
 .mode [table|csv|json]  how results are shown (now: {mode})
 .help                this text
 .quit                leave (or end of input)"""
+SHELL_MORE = f"showing {TABLE_ROWS}; add LIMIT/OFFSET, or .mode csv for all"
 
 
 class Shell:
-    """A read-only SQL prompt on a guarded connection: statements and dot commands."""
+    """A read-only SQL prompt on a guarded connection: statements and dot commands. Results
+    go to `write`, errors to `warn`; `failed` counts the statements and commands that failed."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, read: Callable[[str], str | None],
-                 write: Callable[[str], None]):
-        self.con, self.read, self.write = con, read, write
+                 write: Callable[[str], None], warn: Callable[[str], None]):
+        self.con, self.read, self.write, self.warn = con, read, write, warn
         self.mode = "table"
+        self.failed = 0
 
-    def run(self) -> None:
-        """Read until .quit or the end of input; a statement runs at its closing ';'."""
+    def run(self) -> int:
+        """Read until .quit or the end of input, running statements at a line's closing ';';
+        the number that failed."""
         buffer: list[str] = []
         while True:
             try:
@@ -362,25 +459,40 @@ class Shell:
                 break
             if not buffer and line.strip().startswith("."):
                 if not self.command(line.strip()):
-                    return
+                    return self.failed
                 continue
             if buffer or line.strip():
                 buffer.append(line)
-            if buffer and line.rstrip().endswith(";"):
-                self.answer("\n".join(buffer))
+            if buffer and line.rstrip().endswith(";") and self.answer("\n".join(buffer)):
                 buffer = []
         if "".join(buffer).strip():
-            self.answer("\n".join(buffer))
+            self.answer("\n".join(buffer), final=True)
+        return self.failed
 
-    def answer(self, sql: str) -> None:
-        """Run one statement and write its result, or its error in one line."""
+    def answer(self, sql: str, final: bool = False) -> bool:
+        """Run the statements of `sql` in turn (DuckDB splits them), writing each result or
+        error in one line. False, running nothing, while a string or comment is still open
+        (its ';' was inside), unless `final`."""
         try:
-            self.write(query_text(self.con, sql, self.mode, None,
-                                  "add LIMIT/OFFSET, or .mode csv for all"))
-        except MigralinkError as err:
-            self.write(error_text(err))
-        except KeyboardInterrupt:
-            self.write("interrupted")
+            statements = [statement.query for statement in parsed(sql)]
+        except QueryError as err:
+            if not final and "unterminated" in str(err):
+                return False
+            self.fail(error_text(err))
+            return True
+        for statement in statements:  # none for a lone ';'
+            try:
+                self.write(query_text(self.con, statement, self.mode, None, SHELL_MORE))
+            except MigralinkError as err:
+                self.fail(error_text(err))
+            except KeyboardInterrupt:  # stops this line's statements, not the session
+                self.fail("interrupted")
+                break
+        return True
+
+    def fail(self, message: str) -> None:
+        self.failed += 1
+        self.warn(message)
 
     def command(self, line: str) -> bool:
         """Do one dot command; False for .quit."""
@@ -391,7 +503,7 @@ class Shell:
         try:
             self.write(self.dot(name, argument))
         except MigralinkError as err:
-            self.write(error_text(err))
+            self.fail(error_text(err))
         return True
 
     def dot(self, name: str, argument: str) -> str:
@@ -416,7 +528,7 @@ def error_text(err: MigralinkError) -> str:
 def tables_text(con: duckdb.DuckDBPyConnection) -> str:
     rows = [(table, con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0],
              ANALYST_TABLES[table]) for table in present_tables(con)]
-    return as_table(["table", "rows", "holds"], rows, len(rows), "")
+    return as_table(["table", "rows", "holds"], rows)
 
 
 def schema_text(con: duckdb.DuckDBPyConnection, table: str | None) -> str:
@@ -429,7 +541,7 @@ def schema_text(con: duckdb.DuckDBPyConnection, table: str | None) -> str:
         [[table] if table else tables]).fetchall()
     order = {name: i for i, name in enumerate(tables)}
     rows.sort(key=lambda row: order[row[0]])
-    return as_table(["table", "column", "type"], rows, len(rows), "")
+    return as_table(["table", "column", "type"], rows)
 
 
 def line_reader(stream: TextIO, interactive: bool) -> Callable[[str], str | None]:
@@ -454,17 +566,23 @@ def line_reader(stream: TextIO, interactive: bool) -> Callable[[str], str | None
     return quiet
 
 
-def shell(directory: Path, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
-    """An interactive read-only SQL prompt on the analyst tables (reads `stdin`, writes
-    `stdout`; sys.stdin and sys.stdout by default)."""
+def shell(directory: Path, stdin: TextIO | None = None, stdout: TextIO | None = None,
+          stderr: TextIO | None = None) -> int:
+    """A read-only SQL prompt on the analyst tables (of a job directory, or of its
+    outputs.duckdb given itself): reads `stdin`, writes results to `stdout` and errors to
+    `stderr` (sys's by default); the number of statements and commands that failed."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
     interactive = stdin is sys.stdin and stdin.isatty()
-    con = open_outputs(directory)
+    path = outputs_file(directory)
+    con = open_outputs(path)
     try:
         if interactive:
-            print(f"migralink shell on {Path(directory) / OUTPUTS_DB} (read-only); "
-                  ".help for help, .quit to leave", file=stdout)
-        Shell(con, line_reader(stdin, interactive), lambda s: print(s, file=stdout)).run()
+            print(f"migralink shell on {path} (read-only); .help for help, .quit to leave",
+                  file=stdout)
+        return Shell(con, line_reader(stdin, interactive),
+                     lambda s: print(s, file=stdout, flush=True),
+                     lambda s: print(s, file=stderr, flush=True)).run()
     finally:
         con.close()

@@ -73,7 +73,7 @@ class CommandError(MigralinkError):
 def shared_options(command: Callable[..., Summary | None]) -> Callable[..., None]:
     """Add --quiet, --json and --debug to `command`, show the Summary it returns as asked, and
     turn an error into one line on stderr: exit status 2 for a MigralinkError or an OS
-    error, 1 for anything else (the traceback with --debug)."""
+    error, 130 for Ctrl-C, 1 for anything else (the traceback with --debug)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, quiet: bool = False, json_output: bool = False, debug: bool = False,
@@ -84,11 +84,11 @@ def shared_options(command: Callable[..., Summary | None]) -> Callable[..., None
             summary = command(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
-        except Exception as err:  # noqa: BLE001 - the one place every error becomes a line
+        except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - every error a line
             if RUN.debug:
                 raise
             typer.echo(f"error: {one_line(err)}", err=True)
-            raise typer.Exit(2 if isinstance(err, MigralinkError | OSError) else 1) from None
+            raise typer.Exit(exit_status(err)) from None
         if summary is not None:
             show(summary, RUN)
             if summary.exit_code:
@@ -117,9 +117,29 @@ def show(summary: Summary, options: Options) -> None:
             typer.echo(note, err=True)
 
 
-def one_line(err: Exception) -> str:
+INTERRUPTED = 130  # exit status after Ctrl-C, as shells give
+
+
+def interrupted(err: BaseException) -> bool:
+    """Ctrl-C: a KeyboardInterrupt, or DuckDB's forms of it (InterruptException, and the
+    RuntimeError its Python API raises when the signal comes while a query executes)."""
+    duckdb = sys.modules.get("duckdb")  # not imported: not a DuckDB error
+    return (isinstance(err, KeyboardInterrupt)
+            or (duckdb is not None and isinstance(err, duckdb.InterruptException))
+            or (type(err) is RuntimeError and str(err) == "Query interrupted"))
+
+
+def exit_status(err: BaseException) -> int:
+    if interrupted(err):
+        return INTERRUPTED
+    return 2 if isinstance(err, MigralinkError | OSError) else 1
+
+
+def one_line(err: BaseException) -> str:
     """What to tell the user. Only our own messages and OS errors are shown: a third-party
     message (polars, DuckDB, splink) may quote a data value, so it is never echoed."""
+    if interrupted(err):
+        return "interrupted"
     if isinstance(err, MigralinkError):
         return str(err) + (f"; hint: {err.hint}" if err.hint else "")
     if isinstance(err, OSError):
@@ -314,30 +334,41 @@ def job_directory(directory: Path) -> Path:
 @app.command()
 @shared_options
 def query(
-    directory: Annotated[Path, typer.Argument(help="Job directory (holds outputs.duckdb).")],
+    directory: Annotated[Path, typer.Argument(
+        help="Job directory (holds outputs.duckdb), or that file.")],
     sql: Annotated[str, typer.Argument(help="One SELECT on the analyst views.")],
-    output: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    output: Annotated[str | None, typer.Option(
+        "--format", help="table (the default), csv or json. --json is --format json; "
+                         "with another --format it is refused.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows.")] = None,
 ) -> Summary:
-    """Run one read-only query on the analyst views of a job's outputs (--json: as JSON)."""
+    """Run one read-only query on the analyst views of a job's outputs (--json: the rows as
+    JSON)."""
     from linkage.analyst import FORMATS, run_query
 
-    if output not in FORMATS:
+    if output is not None and output not in FORMATS:
         raise CommandError(f"--format {output}: not a format",
                            hint=f"--format is one of {', '.join(FORMATS)}")
-    text = run_query(job_directory(directory), sql, "json" if RUN.json else output, limit)
+    if RUN.json and output not in (None, "json"):
+        raise CommandError(f"--json and --format {output} disagree",
+                           hint="--json prints the rows as JSON (as --format json does): "
+                                "give one or the other")
+    text = run_query(directory, sql, "json" if RUN.json else output or "table", limit)
     return Summary([text], None, text)
 
 
 @app.command()
 @shared_options
 def shell(
-    directory: Annotated[Path, typer.Argument(help="Job directory (holds outputs.duckdb).")],
-) -> None:
-    """An interactive read-only SQL prompt on the analyst views of a job's outputs."""
+    directory: Annotated[Path, typer.Argument(
+        help="Job directory (holds outputs.duckdb), or that file.")],
+) -> Summary:
+    """An interactive read-only SQL prompt on the analyst views of a job's outputs. Fed from
+    a pipe or file, it exits with status 2 when a statement failed."""
     from linkage.analyst import shell as analyst_shell
 
-    analyst_shell(job_directory(directory))
+    failed = analyst_shell(directory)
+    return Summary(exit_code=2 if failed and not sys.stdin.isatty() else 0)
 
 
 @app.command()

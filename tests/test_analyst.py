@@ -3,17 +3,36 @@ run SELECTs on it and nothing else, and no query reaches files, settings or othe
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import os
 import re
+import signal
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from linkage.analyst import ANALYST_TABLES, QueryError, open_outputs, run_query, shell
+from linkage.analyst import (
+    ANALYST_TABLES,
+    CAST_HINT,
+    EXTENSION_HINT,
+    FIND_HINT,
+    FUNCTIONS_HINT,
+    TABLES_HINT,
+    TYPES_HINT,
+    QueryError,
+    formatted,
+    open_outputs,
+    run_query,
+    shell,
+)
 from linkage.outputs import write_outputs
 from migralink.cli import app
 
@@ -147,15 +166,53 @@ def test_table_aligns_columns_and_counts_rows(job: Path) -> None:
         "P0000000000000b2  M    FRA                1975\n"
         "P0000000000000c3  F    NULL               1990\n"
         "3 rows")
-    assert run_query(job, PERSONS, limit=2).splitlines()[-1] == (
-        "3 rows (showing 2; use --limit or --format csv)")
+    assert run_query(job, PERSONS, limit=3).splitlines()[-1] == "3 rows"
+    assert run_query(job, PERSONS, limit=2).splitlines()[-1] == "more than 2 rows (--limit 2)"
+    assert run_query(job, PERSONS, limit=1).splitlines()[-1] == "more than 1 row (--limit 1)"
 
 
 def test_table_shows_forty_rows_unless_told(job: Path) -> None:
     lines = run_query(job, "SELECT range AS n FROM range(100)").splitlines()
     assert len(lines) == 2 + 40 + 1
-    assert lines[-2:] == ["39", "100 rows (showing 40; use --limit or --format csv)"]
+    assert lines[-2:] == ["39", "more than 40 rows (showing 40; use --limit or --format csv)"]
+    assert run_query(job, "FROM range(40)").splitlines()[-1] == "40 rows"
+    assert run_query(job, "FROM range(41)").splitlines()[-1].startswith("more than 40 rows")
     assert len(run_query(job, "FROM range(100)", "csv").splitlines()) == 101
+
+
+class Result:
+    """A query result that counts the rows fetched from it."""
+
+    description = [("n",)]
+
+    def __init__(self, rows: int) -> None:
+        self.rows, self.fetched = rows, 0
+
+    def fetchmany(self, size: int) -> list[tuple[int]]:
+        chunk = [(n,) for n in range(self.fetched, min(self.fetched + size, self.rows))]
+        self.fetched += len(chunk)
+        return chunk
+
+    def fetchall(self) -> list[tuple[int]]:
+        return self.fetchmany(self.rows)
+
+
+def test_a_table_fetches_one_row_past_what_it_shows() -> None:
+    result = Result(1_000_000)
+    text = formatted(result, "table", None, "showing 40; more")  # type: ignore[arg-type]
+    assert text.splitlines()[-1] == "more than 40 rows (showing 40; more)"
+    assert result.fetched == 41
+    result = Result(1_000_000)
+    assert formatted(result, "table", 5, "--limit 5").splitlines()[-1] == (  # type: ignore[arg-type]
+        "more than 5 rows (--limit 5)")
+    assert result.fetched == 6
+
+
+def test_a_large_result_shows_at_once(job: Path) -> None:
+    started = time.monotonic()
+    assert run_query(job, "SELECT * FROM range(100000000000)").splitlines()[-1] == (
+        "more than 40 rows (showing 40; use --limit or --format csv)")
+    assert time.monotonic() - started < 5  # counting the rows would take hours
 
 
 @pytest.mark.parametrize("sql", [
@@ -228,6 +285,26 @@ def test_a_wrong_name_is_one_line_with_the_tables_hint(job: Path) -> None:
     assert "SHOW TABLES" in err.hint
 
 
+@pytest.mark.parametrize(("sql", "hint"), [
+    ("SELECT * FROM nosuch", TABLES_HINT),
+    ("SELECT * FROM nosuch.persons", TABLES_HINT),
+    ("SELECT nosuch FROM persons", TABLES_HINT),
+    ("SELECT p.nosuch FROM persons p", TABLES_HINT),
+    ("SELECT nosuch.sex FROM persons", TABLES_HINT),
+    ("SELECT * FROM iceberg_scan('x')", EXTENSION_HINT),
+    ("SELECT st_point(1, 2)", EXTENSION_HINT),
+    ("SELECT nosuchfn(1)", FUNCTIONS_HINT),
+    ("SELECT * FROM nosuch_fn()", FUNCTIONS_HINT),
+    ("SELECT * FROM duckdb_extension()", FUNCTIONS_HINT),  # 'Did you mean duckdb_extensions'
+    ("SELECT 1::nosuchtype", TYPES_HINT),
+    ("SELECT lower(birth_year) FROM persons", CAST_HINT),
+    ("SELECT 'a' + 1", CAST_HINT),
+    ("SELECT sex, count(*) FROM persons", ""),  # DuckDB's own message says it all
+])
+def test_each_kind_of_error_has_its_hint(job: Path, sql: str, hint: str) -> None:
+    assert refusal(job, sql).hint == hint
+
+
 # --- Escape routes ---------------------------------------------------------------------------
 
 
@@ -237,6 +314,12 @@ def test_a_wrong_name_is_one_line_with_the_tables_hint(job: Path) -> None:
     "SELECT * FROM parquet_schema('{job}/encoded/border.parquet')",
     "SELECT * FROM read_csv('{job}/encoded/border.csv')",
     "SELECT * FROM read_text('{job}/encoded/border.csv')",
+    "SELECT * FROM read_blob('{job}/encoded/border.parquet')",
+    "SELECT * FROM read_blob('{job}/linkage.duckdb')",
+    "SELECT * FROM read_blob('{job}/*.duckdb')",
+    "SELECT * FROM read_blob('{job}/outputs.duckdb.tmp/../linkage.duckdb')",
+    "SELECT * FROM read_text('{job}/outputs.duckdb/../encoded/border.csv')",
+    "SELECT * FROM read_text('/etc/hostname')",
     "SELECT * FROM glob('{job}/*')",
     "SELECT * FROM query('SELECT * FROM read_parquet(''{job}/encoded/border.parquet'')')",
     "SELECT * FROM 'https://example.org/data.csv'",
@@ -276,6 +359,24 @@ def test_the_connection_refuses_even_without_the_statement_check(job: Path, sql:
                                                "model", "encoded"}
 
 
+def test_only_the_databases_own_files_are_readable(job: Path) -> None:
+    """DuckDB, external access off, still lets a query read outputs.duckdb's own files (the
+    file, its WAL, its spill directory): harmless, it is the data the analyst may SELECT
+    anyway. Anything else is refused (above); a new allowance would show here."""
+    own = job / "outputs.duckdb"
+    con = open_outputs(job)
+    try:
+        paths, directories = con.execute("SELECT current_setting('allowed_paths'), "
+                                         "current_setting('allowed_directories')").fetchone()
+        [(size,)] = con.execute(f"SELECT size FROM read_blob('{own}')").fetchall()
+    finally:
+        con.close()
+    assert sorted(paths) == sorted(f"{own}{suffix}" for suffix in (
+        "", ".wal", ".wal.checkpoint", ".wal.recovery"))
+    assert directories == [f"{own}.tmp/"]
+    assert size == own.stat().st_size
+
+
 def test_only_the_analyst_tables_are_visible(job: Path) -> None:
     tables = run_query(job, "SELECT DISTINCT table_catalog || '.' || table_name "
                             "FROM information_schema.tables ORDER BY 1", "csv").splitlines()[1:]
@@ -300,25 +401,40 @@ def test_a_file_written_before_the_split_is_refused(tmp_path: Path) -> None:
     assert "migralink link" in caught.value.hint
 
 
-def test_a_missing_file_is_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("where", "message"), [
+    ("", "no outputs.duckdb"),
+    ("nosuch", "no such directory"),
+    ("nosuch/outputs.duckdb", "no such file"),
+    ("linkage.duckdb", "not a job directory"),
+])
+def test_a_wrong_place_is_named(tmp_path: Path, where: str, message: str) -> None:
+    (tmp_path / "linkage.duckdb").write_bytes(b"")
     with pytest.raises(QueryError) as caught:
-        run_query(tmp_path, "SELECT 1")
-    assert str(caught.value) == f"{tmp_path / 'outputs.duckdb'}: no such file"
-    assert caught.value.hint == "run `migralink link` first"
+        run_query(tmp_path / where, "SELECT 1")
+    assert str(caught.value) == f"{tmp_path / where}: {message}"
+    assert caught.value.hint == FIND_HINT
+
+
+def test_the_outputs_file_itself_will_do(job: Path) -> None:
+    assert run_query(job / "outputs.duckdb", "SELECT count(*) AS n FROM persons", "csv") == (
+        "n\n3")
+    assert "n\n3" in run_shell(job / "outputs.duckdb", ".mode csv\nFROM (SELECT count(*) AS n "
+                                                      "FROM persons);")[0]
 
 
 # --- The shell -------------------------------------------------------------------------------
 
 
-def run_shell(directory: Path, script: str) -> str:
-    out = io.StringIO()
-    shell(directory, stdin=io.StringIO(script), stdout=out)
-    return out.getvalue()
+def run_shell(directory: Path, script: str) -> tuple[str, str, int]:
+    """What the shell writes to stdout and stderr, and how many statements failed."""
+    out, err = io.StringIO(), io.StringIO()
+    failed = shell(directory, stdin=io.StringIO(script), stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue(), failed
 
 
 def test_shell_answers_statements_and_commands(job: Path) -> None:
     before = sha256(job / "outputs.duckdb")
-    output = run_shell(job, ".tables\n"
+    output, errors, failed = run_shell(job, ".tables\n"
                             "SELECT sex,\n"
                             "       count(*) AS n\n"
                             "FROM persons GROUP BY sex ORDER BY sex;\n"
@@ -339,18 +455,20 @@ def test_shell_answers_statements_and_commands(job: Path) -> None:
         "F    2",
         "M    1",
         "2 rows",
-        "error: query: only SELECT is allowed (got INSERT) (hint: the outputs are read-only: "
-        "run one SELECT (or WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN SELECT))",
         "mode: csv",
         "n",
         "3"]
+    assert errors == (
+        "error: query: only SELECT is allowed (got INSERT) (hint: the outputs are read-only: "
+        "run one SELECT (or WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN SELECT))\n")
+    assert failed == 1
     assert "sql>" not in output  # no prompt when not at a terminal
     assert sha256(job / "outputs.duckdb") == before
 
 
 def test_shell_schema_help_errors_and_end_of_input(job: Path) -> None:
-    output = run_shell(job, ".schema stays\n.schema record_links\n.nope\n.help\n"
-                            "SELECT nosuch FROM persons;\nSELECT 7 AS last")
+    output, errors, failed = run_shell(job, ".schema stays\n.schema record_links\n.nope\n"
+                                            ".help\nSELECT nosuch FROM persons;\nSELECT 7 AS last")
     lines = output.splitlines()
     assert lines[:8] == [
         "table  column      type",
@@ -361,12 +479,85 @@ def test_shell_schema_help_errors_and_end_of_input(job: Path) -> None:
         "stays  start_date  DATE",
         "stays  end_date    DATE",
         "5 rows"]
-    assert lines[8] == "error: .schema: no table record_links (hint: .tables lists them)"
-    assert lines[9] == "error: unknown command .nope (hint: .help lists the commands)"
+    [schema, command, query] = errors.splitlines()
+    assert schema == "error: .schema: no table record_links (hint: .tables lists them)"
+    assert command == "error: unknown command .nope (hint: .help lists the commands)"
+    assert query.startswith('error: query: Binder Error: Referenced column "nosuch"')
+    assert failed == 3
     assert ".tables" in output and ".mode [table|csv|json]" in output
-    assert any(line.startswith('error: query: Binder Error: Referenced column "nosuch"')
-               for line in lines)
     assert lines[-4:] == ["last", "----", "   7", "1 row"]  # run at the end of input, without ';'
+
+
+def test_shell_runs_each_statement_of_a_line_in_turn(job: Path) -> None:
+    output, errors, failed = run_shell(job, ".mode csv\n"
+                                            "SELECT 1 AS a; SELECT 2 AS b;\n"
+                                            ";\n"
+                                            "SELECT 'x;\n"
+                                            "y' AS s; SELECT nosuch; SELECT 3 AS c;\n")
+    assert output == 'mode: csv\na\n1\nb\n2\ns\n"x;\ny"\nc\n3\n'
+    assert errors.startswith('error: query: Binder Error: Referenced column "nosuch"')
+    assert failed == 1  # the lone ';' is no statement, and no error
+
+
+# --- Ctrl-C ----------------------------------------------------------------------------------
+
+LONG = "SELECT sum(hash(range)) AS s FROM range(1000000000000)"  # minutes, unless stopped
+
+
+@contextlib.contextmanager
+def ctrl_c(*after: float) -> Iterator[None]:
+    """Send this process SIGINT, as Ctrl-C at a terminal does, `after` seconds from now."""
+    timers = [threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+              for seconds in after]
+    for timer in timers:
+        timer.start()
+    try:
+        yield
+    finally:
+        for timer in timers:
+            timer.cancel()
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv"])
+def test_ctrl_c_stops_a_running_query(job: Path, fmt: str) -> None:
+    started = time.monotonic()
+    with ctrl_c(0.3), pytest.raises(KeyboardInterrupt):
+        run_query(job, LONG, fmt)
+    assert time.monotonic() - started < 3
+    assert run_query(job, "SELECT 1 AS one", "csv") == "one\n1"
+
+
+def test_ctrl_c_in_the_shell_stops_the_query_not_the_session(job: Path) -> None:
+    with ctrl_c(0.3, 1.3):
+        output, errors, failed = run_shell(job, f"{LONG};\n{LONG}; SELECT 6;\n"
+                                                "SELECT 7 AS after;\n")
+    assert errors == "interrupted\ninterrupted\n"  # each stopped, the SELECT 6 with its line
+    assert output.splitlines() == ["after", "-----", "    7", "1 row"]
+    assert failed == 2
+
+
+@pytest.mark.parametrize("args", [
+    ["query", "{job}", LONG], ["query", "{job}", LONG, "--format", "csv"]])
+def test_cli_ctrl_c_is_one_line_and_status_130(job: Path, args: list[str]) -> None:
+    with ctrl_c(0.3):
+        result = CliRunner().invoke(app, [arg.format(job=job) for arg in args])
+    assert (result.exit_code, result.stdout, result.stderr) == (130, "", "error: interrupted\n")
+
+
+@pytest.mark.parametrize("interrupt", [
+    KeyboardInterrupt(), duckdb.InterruptException("INTERRUPT Error: Interrupted!"),
+    RuntimeError("Query interrupted")])  # what DuckDB raises when Ctrl-C comes in execute()
+@pytest.mark.parametrize("args", [["query", "{job}", "SELECT 1"], ["report", "{job}"]])
+def test_every_command_maps_an_interrupt_to_status_130(
+        job: Path, monkeypatch: pytest.MonkeyPatch, interrupt: BaseException,
+        args: list[str]) -> None:
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise interrupt
+
+    monkeypatch.setattr("linkage.analyst.run_query", stopped)
+    monkeypatch.setattr("linkage.report.write_report", stopped)
+    result = CliRunner().invoke(app, [arg.format(job=job) for arg in args])
+    assert (result.exit_code, result.stdout, result.stderr) == (130, "", "error: interrupted\n")
 
 
 # --- The command line ------------------------------------------------------------------------
@@ -386,3 +577,42 @@ def test_cli_query_prints_csv(job: Path) -> None:
                                       "--format", "csv"])
     assert result.exit_code == 0, result.output
     assert "n\n3" in result.output
+
+
+def test_cli_query_json_is_format_json_and_refuses_another_format(job: Path) -> None:
+    sql = "SELECT count(*) AS n FROM persons"
+    for extra in (["--json"], ["--json", "--format", "json"], ["--format", "json"]):
+        result = CliRunner().invoke(app, ["query", str(job), sql, *extra])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == [{"n": 3}]
+    result = CliRunner().invoke(app, ["query", str(job), sql, "--json", "--format", "csv"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == ("error: --json and --format csv disagree; hint: --json prints the "
+                             "rows as JSON (as --format json does): give one or the other\n")
+
+
+@pytest.mark.parametrize(("where", "message"), [
+    ("nosuch", "nosuch: no such directory"), ("", ": no outputs.duckdb")])
+def test_cli_names_a_wrong_directory(tmp_path: Path, where: str, message: str) -> None:
+    for command in (["query", str(tmp_path / where), "SELECT 1"], ["shell", str(tmp_path / where)]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2
+        assert result.stderr == f"error: {tmp_path / where}{message.removeprefix(where)}; " \
+                                f"hint: {FIND_HINT}\n"
+
+
+def test_cli_query_takes_the_outputs_file_itself(job: Path) -> None:
+    result = CliRunner().invoke(app, ["query", str(job / "outputs.duckdb"),
+                                      "SELECT count(*) AS n FROM persons", "--format", "csv"])
+    assert (result.exit_code, result.stdout) == (0, "n\n3\n")
+
+
+def test_cli_shell_fed_from_a_pipe_exits_2_when_a_statement_failed(job: Path) -> None:
+    result = CliRunner().invoke(app, ["shell", str(job)],
+                                input="SELECT nosuch FROM persons;\nSELECT 1 AS one;\n")
+    assert result.exit_code == 2
+    assert result.stdout == "one\n---\n  1\n1 row\n"
+    assert result.stderr.startswith('error: query: Binder Error: Referenced column "nosuch"')
+    result = CliRunner().invoke(app, ["shell", str(job)], input="SELECT 1 AS one;\n;\n")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "one\n---\n  1\n1 row\n", "")
