@@ -73,10 +73,6 @@ FIND_HINT = ("give the job directory where `migralink link` wrote outputs.duckdb
 class QueryError(MigralinkError):
     """An analyst's query cannot run: refused, or DuckDB rejected it."""
 
-    def __init__(self, message: str, hint: str = ""):
-        super().__init__(message)
-        self.hint = hint
-
 
 # --- The guarded connection -------------------------------------------------------------------
 

@@ -65,10 +65,6 @@ SHARED_OPTIONS = [
 class CommandError(MigralinkError):
     """A command given something it cannot use; the hint says what would do."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
-
 
 def shared_options(command: Callable[..., Summary | None]) -> Callable[..., None]:
     """Add --quiet, --json and --debug to `command`, show the Summary it returns as asked, and
