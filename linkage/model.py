@@ -42,14 +42,14 @@ def _collect_splink_warnings() -> _Collect:
     return collector
 
 
-def settings(rules: LinkageRules, encodings: Encodings) -> dict[str, Any]:
+def settings(rules: LinkageRules, encodings: Encodings, exact: bool = True) -> dict[str, Any]:
     """A splink settings dictionary: the model as data, printable and saved with the outputs.
     A level whose macros make it impossible (salt_differs() on an unsalted filter) is left out."""
     comparisons = []
     for comparison in rules.comparisons:
         levels = []
         for level in comparison.levels:
-            condition = "ELSE" if level.else_ else expand(level.sql or "", encodings)
+            condition = "ELSE" if level.else_ else expand(level.sql or "", encodings, exact)
             if condition == NEVER or encodings.lacks(condition):
                 continue
             entry: dict[str, Any] = {

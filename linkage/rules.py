@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
@@ -261,36 +262,56 @@ def salt_column(group: str, salt: str) -> str:
 
 _SIDE = re.compile(r"\b([lr])\.(\w+)")
 _DICE = re.compile(r"dice\(\s*(\w+)\s*(?:,\s*(\w+)\s*)?\)")
-_DICE_BOUND = re.compile(r"(dice\(\s*(\w+)\s*(?:,\s*\w+\s*)?\))\s*(>=|>)\s*(\d*\.?\d+)")
+_DICE_BOUND = re.compile(r"(dice\(\s*(\w+)\s*(?:,\s*(\w+)\s*)?\))\s*(>=|>)\s*(\d*\.?\d+)")
 _NULL = re.compile(r"null\(\s*(\w+)\s*\)")
 _SALT = re.compile(r"salt_differs\(\s*(\w+)\s*\)")
 NEVER = "FALSE"  # what a macro gives when its condition cannot occur
 
 
+def common_bits_sql(left: str, right: str, words: int) -> str:
+    """|A & B| of two Bloom filters stored as `words` 64-bit words."""
+    return " + ".join(f"bit_count(l.{left}_w{w} & r.{right}_w{w})" for w in range(words))
+
+
 def dice_sql(left: str, right: str, words: int) -> str:
-    """Dice coefficient of two Bloom filters stored as `words` 64-bit words plus a popcount."""
-    common = " + ".join(f"bit_count(l.{left}_w{w} & r.{right}_w{w})" for w in range(words))
-    return f"(2.0 * ({common}) / nullif(l.{left}_pop + r.{right}_pop, 0))"
+    """Dice coefficient of two Bloom filters stored as `words` 64-bit words plus a popcount
+    (a DOUBLE: DuckDB's DECIMAL arithmetic costs more than the bit operations)."""
+    return (f"(CAST(2 * ({common_bits_sql(left, right, words)}) AS DOUBLE) / "
+            f"nullif(l.{left}_pop + r.{right}_pop, 0))")
 
 
-def expand(sql: str, encodings: Encodings) -> str:
+def dice_bound_sql(left: str, right: str, words: int, op: str, bound: float) -> str:
+    """`Dice(A, B) op bound` without a division: 2|A & B| * d op n * (|A| + |B|) for the
+    bound n / d as written, in exact integers, so a pair on the bound falls on the same side
+    as its decimal says. A comparison level tests several bounds on one Dice: DuckDB computes
+    the shared |A & B| once, and the test costs a multiplication (measured by `migralink
+    bench compare`)."""
+    ratio = Fraction(str(bound))
+    common = common_bits_sql(left, right, words)
+    return (f"(CAST({common} AS BIGINT) * {2 * ratio.denominator} {op} {ratio.numerator} * "
+            f"CAST(nullif(l.{left}_pop + r.{right}_pop, 0) AS BIGINT))")
+
+
+def expand(sql: str, encodings: Encodings, exact: bool = True) -> str:
     """Replace the dice(), null() and salt_differs() macros with DuckDB SQL; unknown Bloom
     fields are an error. A bound `dice(f) >= t` is on plain filters: on flipped ones it
-    becomes the bound they are expected to have (Encodings.threshold)."""
+    becomes the bound they are expected to have (Encodings.threshold). `exact=False` writes
+    bounds as the plain DECIMAL division they were before (`migralink bench compare`'s
+    baseline)."""
     bloom_words = encodings.bloom_words
 
-    def words_of(field: str) -> int:
-        if field not in bloom_words:
-            raise ConfigError("linkage rules", f"dice({field}): no Bloom filter '{field}' "
-                              f"in the encoded extracts (have {sorted(bloom_words)})")
-        return bloom_words[field]
+    def words_of(left: str, right: str) -> int:
+        for name in (left, right):
+            if name not in bloom_words:
+                raise ConfigError("linkage rules", f"dice({name}): no Bloom filter '{name}' "
+                                  f"in the encoded extracts (have {sorted(bloom_words)})")
+        if bloom_words[left] != bloom_words[right]:
+            raise ConfigError("linkage rules", f"dice({left}, {right}): filters differ in length")
+        return bloom_words[left]
 
     def dice(match: re.Match[str]) -> str:
         left, right = match.group(1), match.group(2) or match.group(1)
-        words = words_of(left)
-        if words_of(right) != words:
-            raise ConfigError("linkage rules", f"dice({left}, {right}): filters differ in length")
-        return dice_sql(left, right, words)
+        return dice_sql(left, right, words_of(left, right))
 
     def null(match: re.Match[str]) -> str:
         field = match.group(1)
@@ -302,8 +323,13 @@ def expand(sql: str, encodings: Encodings) -> str:
         return f"(l.{salt} IS DISTINCT FROM r.{salt})" if salt else NEVER
 
     def bound(match: re.Match[str]) -> str:
-        plain = float(match.group(4))
-        return f"{match.group(1)} {match.group(3)} {encodings.threshold(match.group(2), plain)}"
+        left, right = match.group(2), match.group(3) or match.group(2)
+        op, bound = match.group(4), encodings.threshold(left, float(match.group(5)))
+        words = words_of(left, right)
+        if not exact:  # as the macro wrote it before: a DECIMAL division on every level
+            common = common_bits_sql(left, right, words)
+            return f"(2.0 * ({common}) / nullif(l.{left}_pop + r.{right}_pop, 0)) {op} {bound}"
+        return dice_bound_sql(left, right, words, op, bound)
 
     sql = _DICE_BOUND.sub(bound, sql)
     return _SALT.sub(salt_differs, _NULL.sub(null, _DICE.sub(dice, sql)))

@@ -528,6 +528,54 @@ def bench_vs_splink(
     return figures("bench vs-splink", lambda: run_vs_splink(persons, seed, out))
 
 
+@bench.command("scale")
+@shared_options
+def bench_scale(
+    persons: Annotated[str, typer.Option(
+        help="Population sizes, comma-separated (10000,100000,1000000).")] = "10000,100000",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    out: Annotated[Path | None, typer.Option(
+        help="Keep each size's run in OUT/<persons> (default: a temporary directory).")] = None,
+) -> None:
+    """The whole job (pseudonymise four sources, link, indicators) at each size: one JSON line
+    per size as it ends, with seconds per stage, peak memory, pair F1 and growth."""
+    from benchmarks.bench_scale import run_scale
+
+    sizes = sizes_of(persons)
+    with bars() as progress:
+        progress.busy(f"bench scale {persons}")
+        for line in run_scale(sizes, seed, out):
+            typer.echo(json.dumps(line))
+
+
+def sizes_of(text: str) -> list[int]:
+    """'10000,100000' -> [10000, 100000]; CommandError unless rising whole numbers >= 100."""
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",")]
+    except ValueError:
+        raise CommandError(f"--persons {text!r}: give whole numbers separated by commas",
+                           hint="e.g. --persons 10000,100000,1000000") from None
+    if min(sizes) < 100 or sizes != sorted(set(sizes)):
+        raise CommandError(f"--persons {text!r}: sizes must rise, each at least 100",
+                           hint="e.g. --persons 10000,100000,1000000")
+    return sizes
+
+
+@bench.command("compare")
+@shared_options
+def bench_compare(
+    pairs: Annotated[int, typer.Option(min=1, help="Candidate pairs to compare.")] = 20_000_000,
+    identities: Annotated[int, typer.Option(
+        min=2, help="Encoded identities the pairs are drawn from.")] = 200_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+) -> Summary:
+    """Pairs per second of the comparison step alone (the name comparisons' Dice levels on
+    Bloom filters), against the same levels as plain divisions, in the same run."""
+    from benchmarks.bench_compare import run_compare_benchmark
+
+    return figures("bench compare", lambda: run_compare_benchmark(pairs, identities, seed))
+
+
 @bench.command("stability")
 @shared_options
 def bench_stability(

@@ -1,8 +1,10 @@
 """Linkage rules: loading, macros, and the splink settings made from them."""
 
 import re
+from fractions import Fraction
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from linkage.model import settings
@@ -25,10 +27,27 @@ SALTED = Encodings({"bf_given_name": 4, "bf_family_name": 4},
 
 def test_dice_macro() -> None:
     sql = expand("dice(bf_given_name) >= 0.8", Encodings({"bf_given_name": 2}))
-    assert sql == ("(2.0 * (bit_count(l.bf_given_name_w0 & r.bf_given_name_w0) + "
-                   "bit_count(l.bf_given_name_w1 & r.bf_given_name_w1)) / "
-                   "nullif(l.bf_given_name_pop + r.bf_given_name_pop, 0)) >= 0.8")
+    # 0.8 = 4/5: 2|A & B| * 5 >= 4 (|A| + |B|), in integers
+    assert sql == ("(CAST(bit_count(l.bf_given_name_w0 & r.bf_given_name_w0) + "
+                   "bit_count(l.bf_given_name_w1 & r.bf_given_name_w1) AS BIGINT) * 10 >= "
+                   "4 * CAST(nullif(l.bf_given_name_pop + r.bf_given_name_pop, 0) AS BIGINT))")
     assert "r.bf_family_name_w3" in expand("dice(bf_given_name, bf_family_name)", PLAIN)
+    assert expand("dice(bf_given_name) > 0.8", PLAIN, exact=False).startswith("(2.0 * (")
+
+
+@pytest.mark.parametrize(("common", "expected"), [(9, True), (8, False)])
+def test_dice_bound_is_exact_at_the_bound(common: int, expected: bool) -> None:
+    """|A| = |B| = 20: 9 common bits give Dice 18/40 = 0.45 exactly, on the bound; 8 give
+    0.40. Both forms of the bound agree, and the old one (DECIMAL division) is the reference."""
+    con = duckdb.connect()
+    a = (1 << 20) - 1
+    b = ((1 << common) - 1) | (((1 << (20 - common)) - 1) << 32)
+    con.execute("CREATE TABLE l AS SELECT ?::UBIGINT AS f_w0, 20::SMALLINT AS f_pop", [a])
+    con.execute("CREATE TABLE r AS SELECT ?::UBIGINT AS f_w0, 20::SMALLINT AS f_pop", [b])
+    encodings = Encodings({"f": 1})
+    for exact in (True, False):
+        sql = expand("dice(f) >= 0.45", encodings, exact)
+        assert con.execute(f"SELECT {sql} FROM l, r").fetchall() == [(expected,)]
 
 
 def test_null_and_salt_macros() -> None:
@@ -88,9 +107,10 @@ def test_dice_bounds_follow_identity_flips() -> None:
     spec = {"bloom": {"names": {"fields": ["given_name"], "salt": "none", "identity_flips": 8}}}
     flipped = Encodings.of(columns, spec, {"bf_given_name": 54.875})
     assert flipped.popcounts == {"bf_given_name": pytest.approx(50)}
-    assert expand("dice(bf_given_name) >= 0.95", flipped).endswith(
-        f">= {round(flipped_dice(0.95, 50, 256, 8), 4)}")
-    assert expand("dice(bf_given_name) >= 0.95", PLAIN).endswith(">= 0.95")
+    bound = Fraction(str(round(flipped_dice(0.95, 50, 256, 8), 4)))
+    assert f"* {2 * bound.denominator} >= {bound.numerator} * " in \
+        expand("dice(bf_given_name) >= 0.95", flipped)
+    assert "* 40 >= 19 * " in expand("dice(bf_given_name) >= 0.95", PLAIN)
     with pytest.raises(ConfigError, match="popcount"):
         expand("dice(bf_given_name) >= 0.95", Encodings.of(columns, spec))
 

@@ -23,17 +23,28 @@ grid AS (
     FROM persons AS p
     CROSS JOIN months AS m
 ),
+in_stays AS (
+    -- each stay in the country, cut to the reference period (end exclusive)
+    SELECT person_id,
+           greatest(start_date, CAST(date_trunc('month', getvariable('period_start')) AS DATE))
+               AS start_date,
+           least(end_date, last_day(getvariable('period_end')) + 1) AS end_date
+    FROM stays
+    WHERE side = 'in'
+),
 days_in AS (
-    SELECT g.person_id, g.month,
-           sum(least(s.end_date, g.month_end + 1) - greatest(s.start_date, g.month))::INTEGER
+    -- the days of each month a stay covers, month by month: the months of each stay, not
+    -- every month of the period against every stay of the person
+    SELECT person_id, month,
+           sum(least(end_date, last_day(month) + 1) - greatest(start_date, month))::INTEGER
                AS days_in
-    FROM grid AS g
-    JOIN stays AS s
-      ON s.person_id = g.person_id
-     AND s.side = 'in'
-     AND s.start_date <= g.month_end
-     AND s.end_date > g.month
-    GROUP BY g.person_id, g.month
+    FROM (SELECT person_id, start_date, end_date,
+                 CAST(unnest(generate_series(date_trunc('month', start_date),
+                                             date_trunc('month', end_date - 1),
+                                             INTERVAL 1 MONTH)) AS DATE) AS month
+          FROM in_stays
+          WHERE start_date < end_date)
+    GROUP BY person_id, month
 ),
 work AS (
     SELECT DISTINCT person_id, CAST(date_trunc('month', month) AS DATE) AS month
