@@ -33,18 +33,16 @@ in_stays AS (
     WHERE side = 'in'
 ),
 days_in AS (
-    -- the days of each month a stay covers, month by month: the months of each stay, not
-    -- every month of the period against every stay of the person
-    SELECT person_id, month,
-           sum(least(end_date, last_day(month) + 1) - greatest(start_date, month))::INTEGER
+    -- the days of each month a stay covers: each stay against the months it touches (a
+    -- range join on the small months table), not every month of a person against each stay
+    SELECT s.person_id, m.month,
+           sum(least(s.end_date, last_day(m.month) + 1) - greatest(s.start_date, m.month))::INTEGER
                AS days_in
-    FROM (SELECT person_id, start_date, end_date,
-                 CAST(unnest(generate_series(date_trunc('month', start_date),
-                                             date_trunc('month', end_date - 1),
-                                             INTERVAL 1 MONTH)) AS DATE) AS month
-          FROM in_stays
-          WHERE start_date < end_date)
-    GROUP BY person_id, month
+    FROM in_stays AS s
+    JOIN months AS m
+      ON m.month >= date_trunc('month', s.start_date)
+     AND m.month < s.end_date
+    GROUP BY s.person_id, m.month
 ),
 work AS (
     SELECT DISTINCT person_id, CAST(date_trunc('month', month) AS DATE) AS month
@@ -55,6 +53,23 @@ residence_changes AS (
     SELECT person_id, date, direction FROM migrations WHERE changes_residence
     UNION ALL
     SELECT person_id, start_date, side FROM stays WHERE stay = 0
+),
+residence_spells AS (
+    -- a change holds for the months whose last day falls on or after it and before the
+    -- next change: from its own month up to the next change's month (a later change in
+    -- the same month wins, as the latest change on or before the month's end)
+    SELECT person_id, direction, CAST(date_trunc('month', date) AS DATE) AS first_month,
+           CAST(date_trunc('month', lead(date) OVER (PARTITION BY person_id
+                                                     ORDER BY date, direction)) AS DATE)
+               AS next_month
+    FROM residence_changes
+),
+residence AS (
+    SELECT s.person_id, m.month, s.direction = 'in' AS resident
+    FROM residence_spells AS s
+    JOIN months AS m
+      ON m.month >= s.first_month
+     AND m.month < coalesce(s.next_month, DATE '9999-12-31')
 ),
 flags AS (
     SELECT g.person_id, g.month, g.month_end,
@@ -68,8 +83,6 @@ flags AS (
 SELECT f.person_id, f.month, f.days_in, f.declared_work,
        f.by_crossings OR f.declared_work AS present,
        f.declared_work AND NOT f.by_crossings AS work_while_abroad,
-       r.direction = 'in' AS resident
+       r.resident
 FROM flags AS f
-ASOF LEFT JOIN residence_changes AS r
-  ON r.person_id = f.person_id
- AND r.date <= f.month_end
+LEFT JOIN residence AS r USING (person_id, month)
