@@ -183,8 +183,11 @@ def _create_cells_table(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _create_view(con: duckdb.DuckDBPyConnection, view: Indicator) -> None:
+    """A shared view of the indicators, computed once into a temporary table: a view is
+    worked out again by every indicator that reads it (migrant_worker_months groups every
+    declared month, and two indicators read it)."""
     try:
-        con.execute(f"CREATE OR REPLACE VIEW {view.name} AS\n{select_body(view.sql)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {view.name} AS\n{select_body(view.sql)}")
     except duckdb.Error as err:
         raise ConfigError(str(view.file), f"SQL fails: {first_line(err)}") from None
 
