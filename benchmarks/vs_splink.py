@@ -2,7 +2,7 @@
 
 `run_vs_splink(persons, seed)` synthesises one population (benchmarks.synth), then runs each
 side in a child process of its own (spawn: a fresh interpreter), so that each side's peak
-memory is its own (`ru_maxrss` of that child, read in the child right after its timed part,
+memory is its own (`own_peak_mib`: VmHWM of that child, read right after its timed part,
 before the evaluation loads the truth):
 
 1. producers: demo key, `pseudonymise` of the four sources (timed, not part of the hub's time);
@@ -42,8 +42,15 @@ AFTER_CLUSTERS = ("events_indicators", "quality", "outputs")  # steps of run_lin
 
 
 def own_peak_mib() -> float:
-    """This process's peak resident memory so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """This process's peak resident memory so far. On Linux VmHWM of /proc/self/status: the
+    high-water mark of this program's own address space. ru_maxrss is not reset by exec, so
+    a child spawned by a parent holding 6 GB would report the parent's 6 GB."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return round(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)
 
 
