@@ -30,8 +30,8 @@ from linkage.plan import Plan, plan
 from linkage.quality import assess, choose_threshold
 from linkage.rules import Encodings, LinkageRules, check_columns, check_sql, load_rules
 from linkage.timeline import build_timeline, load_residence_rules, timeline_summary
-from migralink.config import JobConfig
-from migralink.errors import LinkageError
+from migralink.config import HubConfig, JobConfig
+from migralink.errors import LinkageError, MigralinkError
 from migralink.timing import Laps, StepDone
 from pseudonymise.joblog import log_link
 
@@ -189,10 +189,13 @@ def input_warnings(sources: list[LoadedSource]) -> list[str]:
 
 
 def train_or_explain(con: duckdb.DuckDBPyConnection, rules: LinkageRules,
-                     encodings: Encodings, labels: bool = False) -> TrainedModel:
+                     encodings: Encodings, labels: bool = False,
+                     hub: HubConfig | None = None) -> TrainedModel:
     """splink fails with its own exceptions when there is too little to learn from."""
     try:
-        return train(con, rules, encodings, labels)
+        return train(con, rules, encodings, labels, hub)
+    except MigralinkError:  # ours already says what is wrong (Spark did not start...)
+        raise
     except Exception as err:  # noqa: BLE001 - splink raises several unrelated types
         n = con.execute("SELECT count(*) FROM identities").fetchone()[0]
         raise LinkageError(
@@ -277,6 +280,10 @@ def run_link(config: JobConfig, force: bool = False, previous: Path | None = Non
 
     sources = check_extracts(config)
     check_statistics_rules(config)
+    if config.hub.engine == "spark":  # without Java, stop in seconds, not after loading
+        from linkage.spark import java_command
+
+        java_command()
     con = hub_connection(config)
     encodings = encodings_of(con, sources, load_sources(con, sources))
     lap("load")
@@ -288,7 +295,7 @@ def run_link(config: JobConfig, force: bool = False, previous: Path | None = Non
     blocking.check(force)
     lap("plan")
     labels = None if config.labels is None else load_labels(con, config.at(config.labels))
-    model = train_or_explain(con, rules, encodings, labels is not None)
+    model = train_or_explain(con, rules, encodings, labels is not None, config.hub)
     lap("train")
     predictions = model.predict()
     threshold = model.rules.threshold

@@ -1,12 +1,15 @@
-"""The Fellegi-Sunter model: splink 5 on DuckDB, settings generated from the linkage rules.
+"""The Fellegi-Sunter model: splink 5, settings generated from the linkage rules.
 
 block -> compare -> train (prior from deterministic rules, u by random sampling, m by EM)
--> predict. Input is the `identities` table made by linkage.load.
+-> predict. Input is the `identities` table made by linkage.load. splink runs on the job's
+DuckDB, or on Spark (`hub.engine: spark`, linkage/spark.py) with the same settings and the
+same training sequence (`estimate`); the scored pairs are a DuckDB table either way.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +17,16 @@ import duckdb
 from splink import DuckDBAPI, Linker, SettingsCreator
 from splink.internals.splink_dataframe import SplinkDataFrame
 
-from linkage.rules import NEVER, BlockingPass, Encodings, LinkageRules, as_comparison_sql, expand
+from linkage.rules import (
+    NEVER,
+    BlockingPass,
+    Encodings,
+    LinkageRules,
+    Training,
+    as_comparison_sql,
+    expand,
+)
+from migralink.config import HubConfig
 
 
 class _Collect(logging.Handler):
@@ -117,31 +129,52 @@ class TrainedModel:
                 for r in chart.raw_records]
 
 
-def train(con: duckdb.DuckDBPyConnection, rules: LinkageRules, encodings: Encodings,
-          labels: bool = False) -> TrainedModel:
-    """Build the linker on the `identities` table and estimate its parameters: the prior
-    from deterministic rules, u by random sampling, m by EM over the rules' passes and then,
-    when `labels` (a clerical_labels table made by linkage.labels), m from the labelled
-    matches, which replaces EM's."""
-    collector = _collect_splink_warnings()
-    db_api = DuckDBAPI(connection=con)
-    table = db_api.register("identities")
-    linker = Linker(table, SettingsCreator.from_path_or_dict(settings(rules, encodings)),
-                    log_level=None)
-    training = rules.training
+def new_linker(table: Any, model: dict[str, Any]) -> Linker:
+    """A splink Linker over `table` (registered with a backend's API) for the settings
+    `model` (from `settings`, trained or not)."""
+    return Linker(table, SettingsCreator.from_path_or_dict(model), log_level=None)
+
+
+def estimate(linker: Linker, training: Training, sql: Callable[[str], str],
+             labels: str | None = None) -> None:
+    """The training sequence, on whichever backend the linker runs: the prior from the
+    deterministic rules, u by random sampling, m by EM over each pass, then, when `labels`
+    names a table of labelled matches, m from those (which replaces EM's). `sql` turns a
+    rule of the linkage rules into the backend's SQL (macros expanded, dialect)."""
     linker.training.estimate_probability_two_random_records_match(
-        [expand(sql, encodings) for sql in training.deterministic],
+        [sql(rule) for rule in training.deterministic],
         recall=training.deterministic_recall,
     )
     linker.training.estimate_u_using_random_sampling(
         max_pairs=training.u_max_pairs, seed=training.seed
     )
-    for sql in training.em_passes:
+    for rule in training.em_passes:
         linker.training.estimate_parameters_using_expectation_maximisation(
-            expand(sql, encodings), max_pairs=training.em_max_pairs)
+            sql(rule), max_pairs=training.em_max_pairs)
+    if labels is not None:
+        linker.training.estimate_m_from_pairwise_labels(labels)
+
+
+LABELLED_MATCHES = "clerical_matches"
+
+
+def train(con: duckdb.DuckDBPyConnection, rules: LinkageRules, encodings: Encodings,
+          labels: bool = False, hub: HubConfig | None = None) -> TrainedModel:
+    """Build the linker on the `identities` table and estimate its parameters (`estimate`),
+    with m from the labelled matches when `labels` (a clerical_labels table made by
+    linkage.labels). splink runs on `hub.engine`: this DuckDB (the default) or Spark."""
+    collector = _collect_splink_warnings()
     if labels:
-        con.execute("CREATE OR REPLACE VIEW clerical_matches AS SELECT source_dataset_l, "
+        con.execute(f"CREATE OR REPLACE VIEW {LABELLED_MATCHES} AS SELECT source_dataset_l, "
                     "unique_id_l, source_dataset_r, unique_id_r FROM clerical_labels "
                     "WHERE is_match").fetchall()  # fetched: splink needs the connection free
-        linker.training.estimate_m_from_pairwise_labels("clerical_matches")
+    model = settings(rules, encodings)
+    if hub is not None and hub.engine == "spark":
+        from linkage.spark import train_on_spark
+
+        return train_on_spark(con, rules, encodings, model, labels, hub.spark,
+                              collector.messages)
+    linker = new_linker(DuckDBAPI(connection=con).register("identities"), model)
+    estimate(linker, rules.training, lambda rule: expand(rule, encodings),
+             LABELLED_MATCHES if labels else None)
     return TrainedModel(linker, rules, collector.messages)

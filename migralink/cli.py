@@ -11,6 +11,7 @@ import functools
 import inspect
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -211,6 +212,7 @@ def keygen(
 
 
 CONFIG_HINT = "--config takes a job config (YAML), such as configs/demo.yaml"
+ENGINES = ("duckdb", "spark")  # hub.engine in migralink/config.py
 
 
 def _load(config: Path, workdir: Path | None):  # noqa: ANN202 - JobConfig, imported lazily
@@ -274,6 +276,9 @@ def link(
     labels: Annotated[Path | None, typer.Option(
         help="Clerical labels CSV (source_l, record_id_l, source_r, record_id_r, is_match): "
              "m from the labelled matches, and the links checked against them.")] = None,
+    engine: Annotated[str | None, typer.Option(
+        help="Where splink trains and predicts: duckdb or spark (default: the config's "
+             "hub.engine). All else runs on DuckDB.")] = None,
 ) -> Summary:
     """Link the encoded extracts, cluster persons, build events and indicators."""
     from linkage.job import LINK_STEPS, plan_link, run_link
@@ -282,6 +287,11 @@ def link(
     job = _load(config, workdir)
     if labels is not None:
         job = job.model_copy(update={"labels": labels.resolve()})
+    if engine is not None:
+        if engine not in ENGINES:
+            raise CommandError(f"--engine {engine!r}: not an engine",
+                               hint=f"--engine is one of {', '.join(ENGINES)}")
+        job = job.model_copy(update={"hub": job.hub.model_copy(update={"engine": engine})})
     if plan:
         with bars() as progress:
             progress.busy("plan")
@@ -536,15 +546,20 @@ def bench_scale(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     out: Annotated[Path | None, typer.Option(
         help="Keep each size's run in OUT/<persons> (default: a temporary directory).")] = None,
+    memory_limit: Annotated[str, typer.Option(
+        help="The hub's DuckDB memory budget (hub.memory_limit).")] = "5GB",
 ) -> None:
     """The whole job (pseudonymise four sources, link, indicators) at each size: one JSON line
     per size as it ends, with seconds per stage, peak memory, pair F1 and growth."""
     from benchmarks.bench_scale import run_scale
+    from migralink.config import MEMORY_SIZE
 
     sizes = sizes_of(persons)
+    if not re.fullmatch(MEMORY_SIZE, memory_limit):
+        raise CommandError(f"--memory-limit {memory_limit!r}: not a size", hint="e.g. 5GB")
     with bars() as progress:
         progress.busy(f"bench scale {persons}")
-        for line in run_scale(sizes, seed, out):
+        for line in run_scale(sizes, seed, out, memory_limit):
             typer.echo(json.dumps(line))
 
 

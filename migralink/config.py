@@ -168,11 +168,45 @@ class ValidationConfig(_Strict):
     identity_in_clear: IdentityInClearStop = IdentityInClearStop()
 
 
+class SparkConfig(_Strict):
+    """Spark, when the model runs there (`engine: spark`): local on this machine, or the
+    cluster at `master`. The driver's temporary files (shuffles, spills, the data handed to
+    Spark) go to a private directory made under `local_dir` and removed when the job ends."""
+    master: str = "local[*]"          # or a cluster URL: spark://host:7077, yarn, k8s://...
+    local_dir: Path | None = None     # absolute; default: the system's temporary directory
+    # Spark settings over linkage.spark's defaults (spark.driver.memory 2g; locally, a
+    # shuffle partition a core), e.g. {spark.executor.memory: 8g}
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("local_dir")
+    @classmethod
+    def _absolute(cls, local_dir: Path | None) -> Path | None:
+        if local_dir is not None and not local_dir.is_absolute():
+            raise ValueError(f"'{local_dir}' must be an absolute path")
+        return local_dir
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _conf_as_text(cls, conf: Any) -> Any:
+        # YAML reads `spark.sql.shuffle.partitions: 8` as a number; Spark takes text
+        if isinstance(conf, dict):
+            return {k: str(v).lower() if isinstance(v, bool) else str(v)
+                    for k, v in conf.items()}
+        return conf
+
+
+MEMORY_SIZE = r"\d+(\.\d+)?\s*(MB|GB|MiB|GiB)"  # a memory budget: 2GB, 512 MiB
+
+
 class HubConfig(_Strict):
     """The hub's DuckDB: a memory budget it keeps to (spilling to a temporary directory beyond
-    it) instead of DuckDB's default of 80 % of the machine's memory, and its threads."""
-    memory_limit: str = Field("2GB", pattern=r"^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$")
+    it) instead of DuckDB's default of 80 % of the machine's memory, and its threads. The
+    model (block, compare, train, predict) runs on `engine`: this DuckDB, or Spark; all
+    else runs on DuckDB either way."""
+    memory_limit: str = Field("2GB", pattern=rf"^{MEMORY_SIZE}$")
     threads: int | None = Field(None, ge=1)
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkConfig = SparkConfig()
 
 
 class PathsConfig(_Strict):
