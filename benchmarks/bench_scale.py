@@ -114,7 +114,7 @@ def growth(before: dict, after: dict) -> dict[str, Any]:
 # the hub's DuckDB budget in the benchmark: at a million persons the job's tables (37
 # million records, 84 million person-months) are several GB, and spilling them costs more
 # than it saves; peak memory stays under 8 GiB with it
-MEMORY_LIMIT = "4GB"
+MEMORY_LIMIT = "5GB"
 
 
 def run_scale(sizes: list[int], seed: int = 1, workdir: Path | None = None,

@@ -547,7 +547,7 @@ def bench_scale(
     out: Annotated[Path | None, typer.Option(
         help="Keep each size's run in OUT/<persons> (default: a temporary directory).")] = None,
     memory_limit: Annotated[str, typer.Option(
-        help="The hub's DuckDB memory budget (hub.memory_limit).")] = "4GB",
+        help="The hub's DuckDB memory budget (hub.memory_limit).")] = "5GB",
 ) -> None:
     """The whole job (pseudonymise four sources, link, indicators) at each size: one JSON line
     per size as it ends, with seconds per stage, peak memory, pair F1 and growth."""
