@@ -2,13 +2,17 @@
 
 Each encoder works once per distinct value (names, documents and dates repeat a lot in
 administrative extracts) and broadcasts the result back to the rows; a column whose values are
-mostly distinct is hashed row by row instead, which costs less than the join back.
+mostly distinct is hashed row by row instead, which costs less than the join back. Whole
+identities repeat too (a worker declared every month): `IdentityEncoder` encodes each distinct
+identity once per job and keeps its encoding across batches.
 """
 
 from __future__ import annotations
 
 import hmac
+import operator
 from collections.abc import Iterable
+from functools import reduce
 from hashlib import sha256
 
 import numpy as np
@@ -33,6 +37,17 @@ _SEP = b"\x1f"  # unit separator between salt and q-gram: no q-gram contains it
 # Day-months that registries write when only the year is known: weak evidence when they agree.
 PLACEHOLDER_DAYS = [(1, 1), (12, 31)]
 NAME_TABLE = 1 << 18  # distinct (name, salt) an encoder remembers across batches, per field
+# What a record's encoded columns are made of (record_id aside): records that agree on all of
+# these get the same encoding, so it is made once per distinct identity.
+IDENTITY_COLUMNS = ("given_name", "family_name", "address", "sex", "nationality",
+                    "birth_year", "birth_month", "birth_day", *(f"doc_{t}" for t in DOC_TYPES))
+# Distinct identities an encoder remembers across batches (about 400 bytes each). A full table
+# keeps the identities of the last RECENT_BATCHES batches (so it holds at most that many
+# batches and one more): an extract sorted by month meets the same persons a month later.
+IDENTITY_TABLE = 1 << 19
+RECENT_BATCHES = 2
+_KEY = "_id_"  # prefix of the identity columns in the table: the encoding has a birth_year too
+_HASH = "_id_hash"
 
 
 def token(key: bytes, value: str) -> int:
@@ -200,8 +215,8 @@ def _birth_date_strings(rows: pl.DataFrame) -> pl.DataFrame:
 
 class IdentityEncoder:
     """Canonical identity columns -> the encoded columns the hub receives (encoding.yaml).
-    Made once per job, so caches (q-gram positions, normalised names, name keys) serve every
-    batch."""
+    Made once per job, so caches (q-gram positions, normalised names, name keys, whole
+    identities) serve every batch."""
 
     def __init__(self, spec: EncodingSpec, key: ProjectKey, rules: NameRules):
         self.spec, self.key, self.rules = spec, key, rules
@@ -210,6 +225,10 @@ class IdentityEncoder:
         # Names repeat from batch to batch: each distinct (name, salt) is encoded once per job
         # and kept in a table (emptied when it reaches NAME_TABLE rows, to bound memory).
         self.name_tables: dict[str, pl.DataFrame] = {}
+        # Identities too (IDENTITY_TABLE): their hash, the identity (_KEY columns) and its
+        # encoding; and the hashes of the last batches' identities, which a full table keeps.
+        self.identity_table: pl.DataFrame | None = None
+        self.recent: list[pl.Series] = []
 
     def birth_dates(self, rows: pl.DataFrame) -> pl.DataFrame:
         """Per row: the `tok_dob_<precision>` columns, and the texts other encodings combine
@@ -320,6 +339,65 @@ class IdentityEncoder:
         return out
 
     def encode(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Canonical rows -> `record_id` and the encoded columns, in row order. Each distinct
+        identity (IDENTITY_COLUMNS) is encoded once per job: taken from the table of earlier
+        batches when it is there, else made by `encode_identities` and added."""
+        identities = rows.select(pl.col(c).alias(_KEY + c) for c in IDENTITY_COLUMNS)
+        return pl.concat([rows.select("record_id"), self.encoded_identities(identities)],
+                         how="horizontal")
+
+    def encoded_identities(self, identities: pl.DataFrame) -> pl.DataFrame:
+        """The encoded columns of each row of `identities` (the _KEY columns). The table is
+        looked up by a 64-bit hash of the identity (one join on a number, not on twelve
+        columns) and the identity it holds there compared whole, so a hash two identities
+        share costs time, never a wrong encoding."""
+        keys = identities.columns
+        table = self.identity_table
+        if table is not None and table.select(keys).schema != identities.schema:
+            self.identity_table, self.recent = None, []  # other column types: start afresh
+        hashes = table_hashes(identities)
+        self.recent = [*self.recent, hashes[_HASH]][-RECENT_BATCHES:]
+        uncached = self._add(identities.filter(~self._in_table(identities, hashes)))
+        table = self.identity_table
+        encoded = hashes.join(table.drop(keys), on=_HASH, how="left",
+                              maintain_order="left").drop(_HASH)
+        if uncached.height:  # identities whose hash another one has
+            encoded = _patched(identities, encoded, uncached)
+        return encoded
+
+    def _in_table(self, identities: pl.DataFrame, hashes: pl.DataFrame) -> pl.Series:
+        """Per row: is its identity in the table (its hash there, with the same identity)?"""
+        table = self.identity_table
+        if table is None:
+            return pl.Series(_HASH, [False] * identities.height, dtype=pl.Boolean)
+        stored = hashes.join(table.select(_HASH, *identities.columns,
+                                          pl.lit(True).alias("_stored")),
+                             on=_HASH, how="left", maintain_order="left")
+        same = [identities[k].eq_missing(stored[k]) for k in identities.columns]
+        return reduce(operator.and_, same, stored["_stored"].fill_null(False))
+
+    def _add(self, misses: pl.DataFrame) -> pl.DataFrame:
+        """Encode the distinct identities of `misses` and add them to the table; a full table
+        (IDENTITY_TABLE) first keeps only the identities of the last RECENT_BATCHES batches.
+        Gives those not added, with their encoded columns: the rare ones whose hash is taken."""
+        table = self.identity_table
+        if table is not None and misses.is_empty():
+            return misses
+        new = misses.unique()
+        made = pl.concat([new, self.encode_identities(
+            new.rename(lambda c: c.removeprefix(_KEY))), table_hashes(new)], how="horizontal")
+        free = ~pl.col(_HASH).is_duplicated()
+        if table is not None:
+            free = free & ~pl.col(_HASH).is_in(table[_HASH].implode())
+            if table.height + made.height > IDENTITY_TABLE:
+                table = table.filter(pl.col(_HASH).is_in(pl.concat(self.recent).implode()))
+        added = made.filter(free)
+        self.identity_table = (added if table is None else
+                               pl.concat([table, added]) if added.height else table)
+        return made.filter(~free).drop(_HASH)
+
+    def encode_identities(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Identity rows (IDENTITY_COLUMNS) -> their encoded columns, row for row."""
         spec, key = self.spec, self.key
         columns: list[pl.Series | pl.DataFrame] = []
         dates = self.birth_dates(rows)
@@ -346,11 +424,27 @@ class IdentityEncoder:
         placeholder = rows.select(placeholder_expr().alias("dob_placeholder"))
         frames = [c.to_frame() if isinstance(c, pl.Series) else c for c in columns]
         return pl.concat(
-            [rows.select("record_id"), *frames, placeholder,
+            [*frames, placeholder,
              rows.select(pl.col("birth_year").cast(pl.Int32), pl.col("sex").cast(pl.String),
                          pl.col("nationality").cast(pl.String))],
             how="horizontal",
         )
+
+
+def table_hashes(identities: pl.DataFrame) -> pl.DataFrame:
+    """A 64-bit hash of each row (column _HASH): where the table of identities is looked up."""
+    return identities.select(pl.struct(identities.columns).hash().alias(_HASH))
+
+
+def _patched(identities: pl.DataFrame, encoded: pl.DataFrame, uncached: pl.DataFrame
+             ) -> pl.DataFrame:
+    """`encoded` with the rows whose identity is in `uncached` (identities and encoded
+    columns) taken from there."""
+    keys = identities.columns
+    rows = identities.with_row_index("_i").join(uncached, on=keys, how="inner",
+                                                nulls_equal=True).select("_i", *encoded.columns)
+    kept = encoded.with_row_index("_i").filter(~pl.col("_i").is_in(rows["_i"].implode()))
+    return pl.concat([kept, rows]).sort("_i").drop("_i")
 
 
 def near_tokens(numbers: pl.Series, key: bytes) -> pl.Series:

@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from pseudonymise.attack import GUESS, by_phonetic_key, guess, load_public
-from pseudonymise.normalise import NameRules, normalise_names, phonetic_keys
+from pseudonymise.normalise import NameRules, normalise_name, phonetic_keys
 from pseudonymise.spec import NameKeyTokens
 
 NAME_FIELDS = ("given_name", "family_name")
@@ -36,6 +36,7 @@ N, TRUTH = "n", "_truth"
 # bits, so all records of an identity are in or out together) and the figures hold for that
 # consistent sample; the manifest gives its share.
 MAX_TALLY = 400_000
+NAME_TABLE = 1 << 18  # distinct names a tally remembers normalised across batches, per field
 
 
 def recovered_share(counts: pl.DataFrame, columns: list[str], truth: str,
@@ -78,6 +79,26 @@ class ExposureTally:
         self.rules, self.names_dir, self.name_keys = rules, names_dir, name_keys
         self.parts: dict[str, list[pl.DataFrame]] = {f: [] for f in NAME_FIELDS}
         self.sample_bits = 0  # identities kept: those whose label ends in this many 0 bits
+        # names repeat from batch to batch: each is normalised once (raw -> normalised)
+        self.name_tables: dict[str, pl.DataFrame] = {}
+
+    def normalised(self, names: pl.Series, field: str) -> pl.Series:
+        """`normalise_names` of a batch's names, each distinct name normalised once per job
+        (the table keeps at most NAME_TABLE names; when full, only those of this batch)."""
+        known = self.name_tables.get(field)
+        distinct = names.drop_nulls().unique()
+        new = distinct if known is None else distinct.filter(
+            ~distinct.is_in(known["raw"].implode()))
+        table = pl.DataFrame({"raw": new, "name": [normalise_name(v, field, self.rules)
+                                                   for v in new]},
+                             schema={"raw": names.dtype, "name": pl.String})
+        if known is not None:
+            if known.height + table.height > NAME_TABLE:
+                known = known.filter(pl.col("raw").is_in(distinct.implode()))
+            table = pl.concat([known, table])
+        self.name_tables[field] = table
+        return (names.to_frame("raw").join(table, on="raw", how="left", maintain_order="left")
+                .get_column("name").alias(names.name))
 
     @staticmethod
     def _filter_words(encoded: pl.DataFrame, field: str) -> list[str]:
@@ -93,7 +114,7 @@ class ExposureTally:
 
     def add(self, rows: pl.DataFrame, encoded: pl.DataFrame) -> None:
         """One batch: `rows` as parsed (cleartext names), `encoded` what the encoder made."""
-        names = {f: normalise_names(rows[f], f, self.rules) for f in NAME_FIELDS}
+        names = {f: self.normalised(rows[f], f) for f in NAME_FIELDS}
         identity = identity_labels(rows, names)
         for field in NAME_FIELDS:
             columns = self._encodings(encoded, field)

@@ -75,14 +75,15 @@ def entry_hash(entry: Mapping[str, object]) -> str:
     return hashlib.sha256(canonical({k: v for k, v in entry.items() if k != "hash"})).hexdigest()
 
 
-def file_record(path: Path, workdir: Path) -> dict[str, str]:
-    """{"file": path relative to the workdir (absolute if outside it), "sha256": ...}."""
+def file_record(path: Path, workdir: Path, sha256: str | None = None) -> dict[str, str]:
+    """{"file": path relative to the workdir (absolute if outside it), "sha256": ...}; the
+    file is hashed unless its `sha256` is given."""
     resolved = path.resolve()
     try:
         name = resolved.relative_to(workdir.resolve()).as_posix()
     except ValueError:
         name = resolved.as_posix()
-    return {"file": name, "sha256": file_sha256(path)}
+    return {"file": name, "sha256": file_sha256(path) if sha256 is None else sha256}
 
 
 def new_entry(last: Mapping[str, object] | None, *, command: str,
@@ -118,11 +119,13 @@ def _last_entry(log_file: Path, handle: IO[bytes]) -> dict | None:
 
 
 def append_entry(log_file: Path, *, command: str, workdir: Path, inputs: Iterable[Path],
-                 outputs: Iterable[Path], key_id: str | None, counts: Mapping[str, int]
-                 ) -> dict:
-    """Hash the files, chain a new entry onto the log's last one and append it."""
-    files_in = [file_record(p, workdir) for p in inputs]
-    files_out = [file_record(p, workdir) for p in outputs]
+                 outputs: Iterable[Path], key_id: str | None, counts: Mapping[str, int],
+                 hashes: Mapping[Path, str] | None = None) -> dict:
+    """Hash the files (but those in `hashes`, hashed by the caller already), chain a new
+    entry onto the log's last one and append it."""
+    known = hashes or {}
+    files_in = [file_record(p, workdir, known.get(p)) for p in inputs]
+    files_out = [file_record(p, workdir, known.get(p)) for p in outputs]
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "a+b") as handle:  # "a": every write goes to the end
         if fcntl is not None:
@@ -198,15 +201,15 @@ def logged_outputs(log_file: Path, entries: int | None = None) -> dict[str, tupl
 
 
 def log_pseudonymise(config: JobConfig, result: PseudonymiseResult, raw_file: Path,
-                     key_id: str) -> dict:
+                     key_id: str, hashes: Mapping[Path, str] | None = None) -> dict:
     """The entry of one `pseudonymise` run: raw extract in; encoded file, manifest and
-    rejects out."""
+    rejects out (`hashes`: those of these files the run has made already)."""
     c = result.counts
     return append_entry(
         job_log(config), command="pseudonymise", workdir=config.workdir, inputs=[raw_file],
         outputs=[result.encoded_file, result.manifest_file, result.rejects_file],
         key_id=key_id, counts={"rows_in": c.rows_in, "encoded": c.encoded,
-                               "rejected": c.rejected})
+                               "rejected": c.rejected}, hashes=hashes)
 
 
 def log_link(config: JobConfig, sources: list[LoadedSource], result: LinkResult) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +55,14 @@ def build_manifest(*, source: str, kind: str, key_id: str, key_generation: int,
                    input_file: Path, output_file: Path, rejects_file: Path, counts: Counts,
                    columns: list[str], spec: EncodingSpec, name_rules_sha256: str,
                    input_encoding: str, unmapped_columns: list[str],
-                   exposure: dict | None = None, exposure_sample: float = 1.0) -> dict:
+                   exposure: dict | None = None, exposure_sample: float = 1.0,
+                   hashes: Mapping[Path, str] | None = None) -> dict:
+    """The manifest of one run. `hashes`: the SHA-256 of files the caller has hashed already
+    (the others are hashed here)."""
+    def sha256(path: Path) -> str:
+        known = (hashes or {}).get(path)
+        return known if known is not None else file_sha256(path)
+
     return {
         "manifest_version": MANIFEST_VERSION,
         "software": {"name": "migralink", "version": migralink.__version__},
@@ -63,7 +71,7 @@ def build_manifest(*, source: str, kind: str, key_id: str, key_generation: int,
         "kind": kind,
         "key_id": key_id,
         "key_generation": key_generation,
-        "input": {"file": input_file.name, "sha256": file_sha256(input_file),
+        "input": {"file": input_file.name, "sha256": sha256(input_file),
                   "encoding": input_encoding, "unmapped_columns": unmapped_columns},
         "counts": {
             "rows_in": counts.rows_in,
@@ -75,12 +83,12 @@ def build_manifest(*, source: str, kind: str, key_id: str, key_generation: int,
         },
         "rejects": {
             "file": rejects_file.name,
-            "sha256": file_sha256(rejects_file),
+            "sha256": sha256(rejects_file),
             "note": "cleartext rows; kept by the producer, never sent to the hub",
         },
         "output": {
             "file": output_file.name,
-            "sha256": file_sha256(output_file),
+            "sha256": sha256(output_file),
             "rows": counts.encoded,
             "columns": columns,
             "schema_sha256": schema_sha256(output_file),

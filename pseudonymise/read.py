@@ -106,18 +106,29 @@ def _after_last_ascii(block: bytes) -> int:
 
 
 def _line_chunks(path: Path) -> Iterator[tuple[int, bytes]]:
-    """The file's bytes in blocks of whole lines, each with the number of its first line."""
-    line, rest = 1, b""
+    """The file's bytes in blocks of whole lines, each with the offset of its first byte."""
+    offset, rest = 0, b""
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(BLOCK_BYTES), b""):
             block = rest + block
             cut = block.rfind(b"\n") + 1 or _after_last_ascii(block)
             chunk, rest = block[:cut], block[cut:]
             if chunk:
-                yield line, chunk
-                line += chunk.count(b"\n")
+                yield offset, chunk
+                offset += len(chunk)
     if rest:
-        yield line, rest
+        yield offset, rest
+
+
+def _line_of_byte(path: Path, offset: int) -> int:
+    """The number of the line holding byte `offset` of the file (counted only when a line
+    must be named: most files never need it)."""
+    line = 1
+    with open(path, "rb") as handle:
+        while offset > 0 and (block := handle.read(min(BLOCK_BYTES, offset))):
+            line += block.count(b"\n")
+            offset -= len(block)
+    return line
 
 
 def _first_utf8_line(chunk: bytes, first: int) -> int | None:
@@ -145,16 +156,17 @@ class _Utf8Evidence:
 def _utf8_evidence(path: Path) -> _Utf8Evidence:
     """Where the file is UTF-8 beyond ASCII (a BOM counts) and where it is not UTF-8."""
     found = _Utf8Evidence()
-    for first, chunk in _line_chunks(path):
+    for start, chunk in _line_chunks(path):
         if chunk.isascii():
             continue
         if found.other_line is None:
             try:
                 chunk.decode("utf-8")
             except UnicodeDecodeError as err:
-                found.other_line = first + chunk.count(b"\n", 0, err.start)
-        if found.utf8_line is None:
-            found.utf8_line = _first_utf8_line(chunk, first)
+                found.other_line = (_line_of_byte(path, start)
+                                    + chunk.count(b"\n", 0, err.start))
+        if found.utf8_line is None and (line := _first_utf8_line(chunk, 0)) is not None:
+            found.utf8_line = _line_of_byte(path, start) + line
         if found.utf8_line is not None and found.other_line is not None:
             break
     return found
