@@ -87,44 +87,67 @@ Columns = dict[str, np.ndarray]  # f"{field}_w{w}" (uint64) and f"{field}_pop" (
 
 
 def _common(left: Columns, right: Columns, a: str, b: str, words: int, s: slice) -> np.ndarray:
-    out = np.bitwise_count(left[f"{a}_w0"][s] & right[f"{b}_w0"][s]).astype(np.int64)
+    """|A & B| of the pairs in slice `s` (int32: the products of the bounds fit)."""
+    out = np.bitwise_count(left[f"{a}_w0"][s] & right[f"{b}_w0"][s]).astype(np.int32)
     for w in range(1, words):
         out += np.bitwise_count(left[f"{a}_w{w}"][s] & right[f"{b}_w{w}"][s])
     return out
 
 
-def _chunk_levels(levels: list[BloomLevel], encodings: Encodings, left: Columns,
-                  right: Columns, s: slice) -> np.ndarray:
-    """Levels of the pairs in slice `s`: the values of the last level that holds, written
-    from the last level to the first, are overwritten by earlier ones (CASE's first wins)."""
-    commons: dict[tuple[str, str], np.ndarray] = {}
-    n = s.stop - s.start
-    out = np.zeros(n, dtype=np.int8)
-    for level in reversed(levels):
-        if level.null_field is not None:
-            field = level.null_field
-            column = f"{field}_pop" if field in encodings.bloom_words else field
-            out[(left[column][s] < 0) | (right[column][s] < 0)] = -1
-            continue
-        holds = np.zeros(n, dtype=bool)
-        for bound in level.bounds:
-            key = (bound.left, bound.right)
-            if key not in commons:
-                commons[key] = _common(left, right, *key, encodings.bloom_words[bound.left], s)
-            total = (left[f"{bound.left}_pop"][s].astype(np.int64)
-                     + right[f"{bound.right}_pop"][s])
-            lhs, rhs = commons[key] * (2 * bound.denominator), bound.numerator * total
-            holds |= (lhs > rhs) if bound.strict else (lhs >= rhs)
-        out[holds] = level.value
-    return out
+class _Chunk:
+    """One slice of the pairs, with each |A & B| and |A| + |B| worked out once for every
+    comparison that needs it (the swapped-name levels of given and family name share two)."""
+
+    def __init__(self, encodings: Encodings, left: Columns, right: Columns, s: slice):
+        self.encodings, self.left, self.right, self.s = encodings, left, right, s
+        self.n = s.stop - s.start
+        self.commons: dict[tuple[str, str], np.ndarray] = {}
+        self.totals: dict[tuple[str, str], np.ndarray] = {}
+
+    def holds(self, bound: Bound) -> np.ndarray:
+        key = (bound.left, bound.right)
+        if key not in self.commons:
+            words = self.encodings.bloom_words[bound.left]
+            self.commons[key] = _common(self.left, self.right, *key, words, self.s)
+            self.totals[key] = (self.left[f"{bound.left}_pop"][self.s].astype(np.int32)
+                                + self.right[f"{bound.right}_pop"][self.s])
+        lhs = self.commons[key] * (2 * bound.denominator)
+        rhs = self.totals[key] * bound.numerator
+        return (lhs > rhs) if bound.strict else (lhs >= rhs)
+
+    def missing(self, field: str) -> np.ndarray:
+        column = f"{field}_pop" if field in self.encodings.bloom_words else field
+        return (self.left[column][self.s] < 0) | (self.right[column][self.s] < 0)
+
+    def levels(self, levels: list[BloomLevel]) -> np.ndarray:
+        """The values of the last level that holds, written from the last level to the
+        first, are overwritten by earlier ones (CASE's first wins)."""
+        out = np.zeros(self.n, dtype=np.int8)
+        for level in reversed(levels):
+            if level.null_field is not None:
+                out[self.missing(level.null_field)] = -1
+                continue
+            holds = self.holds(level.bounds[0])
+            for bound in level.bounds[1:]:
+                holds |= self.holds(bound)
+            out[holds] = level.value
+        return out
 
 
-def compare_levels(levels: list[BloomLevel], encodings: Encodings, left: Columns,
-                   right: Columns, threads: int = 1) -> np.ndarray:
-    """The comparison vector value of every pair (row i of `left` with row i of `right`),
-    a chunk of pairs per task on `threads` threads (numpy lets go of the GIL in its loops)."""
+def compare_levels(comparisons: list[list[BloomLevel]], encodings: Encodings, left: Columns,
+                   right: Columns, threads: int = 1) -> list[np.ndarray]:
+    """The comparison vector value of every pair (row i of `left` with row i of `right`) in
+    each comparison, a chunk of pairs per task on `threads` threads (numpy lets go of the
+    GIL in its loops)."""
     n = len(next(iter(left.values())))
     chunks = [slice(start, min(start + CHUNK, n)) for start in range(0, n, CHUNK)]
+
+    def task(s: slice) -> list[np.ndarray]:
+        chunk = _Chunk(encodings, left, right, s)
+        return [chunk.levels(levels) for levels in comparisons]
+
     with ThreadPoolExecutor(threads) as pool:
-        parts = pool.map(lambda s: _chunk_levels(levels, encodings, left, right, s), chunks)
-        return np.concatenate(list(parts)) if chunks else np.zeros(0, dtype=np.int8)
+        parts = list(pool.map(task, chunks))
+    if not parts:
+        return [np.zeros(0, dtype=np.int8) for _ in comparisons]
+    return [np.concatenate([part[k] for part in parts]) for k in range(len(comparisons))]

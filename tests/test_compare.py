@@ -58,7 +58,8 @@ def test_level_by_hand() -> None:
     left = columns([a] * 5, [20] * 5)
     right = columns([b(20), b(16), b(9), b(8), 0], [20, 20, 20, 20, -1])
     levels = bloom_levels(comparison, PLAIN)
-    assert compare_levels(levels, PLAIN, left, right).tolist() == [4, 3, 1, 0, -1]
+    (got,) = compare_levels([levels], PLAIN, left, right)
+    assert got.tolist() == [4, 3, 1, 0, -1]
 
 
 def test_other_levels_are_refused() -> None:
@@ -84,8 +85,9 @@ def test_kernel_agrees_with_splink_on_every_pair(pairs) -> None:
     cases = [c._case_statement for c in name_comparisons(RULES, encodings, exact=True)]
     expected = con.execute(f"SELECT {', '.join(cases)} FROM pairs").fetchnumpy()
     left, right = side_columns(con, "l"), side_columns(con, "r")
-    for name in NAME_COMPARISONS:
-        got = compare_levels(bloom_levels(rule(name), encodings), encodings, left, right, 2)
+    levels = [bloom_levels(rule(name), encodings) for name in NAME_COMPARISONS]
+    for name, got in zip(NAME_COMPARISONS, compare_levels(levels, encodings, left, right, 2),
+                         strict=True):
         want = np.ma.filled(expected[f"gamma_{name}"], -9)
         assert (got == want).all()
         assert len(np.unique(got)) >= 4  # not one level for all: the test can fail
