@@ -25,7 +25,7 @@ import numpy as np
 
 from linkage.rules import NEVER, Comparison, Encodings, expand
 
-CHUNK = 1 << 16  # pairs per numpy pass: the words of a chunk stay in the CPU's cache
+CHUNK = 1 << 17  # pairs per numpy pass: the words of a chunk stay in the CPU's cache
 _TERM = re.compile(r"^dice\(\s*(\w+)\s*(?:,\s*(\w+)\s*)?\)\s*(>=|>)\s*(\d*\.?\d+)$")
 _NULL = re.compile(r"^null\(\s*(\w+)\s*\)$")
 
