@@ -25,8 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks.evaluate import load_truth, pair_and_person_metrics
-from benchmarks.vs_splink import _config, in_child, own_peak_mib
+from benchmarks.vs_splink import _config, in_child, migralink_in_child, own_peak_mib
 
 # stages timed, in job order: the producers' one, then the steps of linkage.job.run_link
 PRODUCERS = "pseudonymise"
@@ -47,26 +46,6 @@ def pseudonymise_in_child(workdir: str, seed: int) -> dict[str, Any]:
         pseudonymise_source(config, name, key)
         seconds[name] = round(time.perf_counter() - start, 2)
     return {"seconds": seconds, "peak_mib": own_peak_mib()}
-
-
-def link_in_child(workdir: str, memory_limit: str) -> dict[str, Any]:
-    """The hub: `run_link` on the encoded extracts (DuckDB held to `memory_limit`), then
-    pairs against the truth."""
-    from linkage.job import run_link
-
-    config = _config(workdir)
-    config = config.model_copy(update={"hub": config.hub.model_copy(
-        update={"memory_limit": memory_limit})})
-    start = time.perf_counter()
-    result = run_link(config)
-    seconds = round(time.perf_counter() - start, 2)
-    peak = own_peak_mib()
-    load_truth(result.con, config.at(config.paths.truth))
-    quality = pair_and_person_metrics(result.con)
-    counts = {k: v for k, v in result.counts.items() if isinstance(v, int)}
-    result.con.close()
-    return {"seconds": seconds, "peak_mib": peak, "steps": result.seconds,
-            "counts": counts, "candidate_pairs": result.plan["total"], "quality": quality}
 
 
 def scale_line(persons: int, seed: int, data_seconds: float, producers: dict,
@@ -131,7 +110,7 @@ def run_scale(sizes: list[int], seed: int = 1, workdir: Path | None = None,
             synthesise(persons, seed, root)
             data_seconds = round(time.perf_counter() - start, 2)
             producers = in_child(pseudonymise_in_child, str(root), seed)
-            hub = in_child(link_in_child, str(root), memory_limit)
+            hub = in_child(migralink_in_child, str(root), memory_limit)
         line = scale_line(persons, seed, data_seconds, producers, hub)
         line["memory_limit"] = memory_limit
         if before is not None:

@@ -74,11 +74,15 @@ def encode_in_child(workdir: str, seed: int) -> dict[str, Any]:
     return {"seconds": round(time.perf_counter() - start, 2), "peak_mib": own_peak_mib()}
 
 
-def migralink_in_child(workdir: str) -> dict[str, Any]:
-    """The hub: `run_link` on the encoded extracts, then quality against the truth."""
+def migralink_in_child(workdir: str, memory_limit: str | None = None) -> dict[str, Any]:
+    """The hub: `run_link` on the encoded extracts (its DuckDB held to `memory_limit`, else
+    the config's), then quality against the truth."""
     from linkage.job import run_link
 
     config = _config(workdir)
+    if memory_limit is not None:
+        config = config.model_copy(update={"hub": config.hub.model_copy(
+            update={"memory_limit": memory_limit})})
     start = time.perf_counter()
     result = run_link(config)
     seconds = round(time.perf_counter() - start, 2)
@@ -88,7 +92,7 @@ def migralink_in_child(workdir: str) -> dict[str, Any]:
     result.con.close()
     return {"seconds": seconds, "peak_mib": peak, "steps": result.seconds,
             "counts": {k: v for k, v in result.counts.items() if isinstance(v, int)},
-            "quality": quality}
+            "candidate_pairs": result.plan["total"], "quality": quality}
 
 
 def prepare_in_child(workdir: str) -> dict[str, Any]:

@@ -388,6 +388,7 @@ def interruptible(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
             done.wait(0.1)
         except KeyboardInterrupt:
             stopped = True
+        if stopped:  # again at every wait: an interrupt before the query has started is lost
             con.interrupt()
     if stopped:
         raise KeyboardInterrupt
