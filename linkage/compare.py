@@ -19,11 +19,10 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 
-from linkage.rules import NEVER, Comparison, Encodings, expand
+from linkage.rules import NEVER, Comparison, Encodings, bound_ratio, expand
 
 CHUNK = 1 << 17  # pairs per numpy pass: the words of a chunk stay in the CPU's cache
 _TERM = re.compile(r"^dice\(\s*(\w+)\s*(?:,\s*(\w+)\s*)?\)\s*(>=|>)\s*(\d*\.?\d+)$")
@@ -79,7 +78,7 @@ def _bound(term: str, encodings: Encodings) -> Bound:
     if match is None:
         raise Unsupported(f"not a dice() bound: {term}")
     left, right = match.group(1), match.group(2) or match.group(1)
-    ratio = Fraction(str(encodings.threshold(left, float(match.group(4)))))
+    ratio = bound_ratio(encodings.threshold(left, float(match.group(4))))
     return Bound(left, right, match.group(3) == ">", ratio.numerator, ratio.denominator)
 
 

@@ -280,13 +280,19 @@ def dice_sql(left: str, right: str, words: int) -> str:
             f"nullif(l.{left}_pop + r.{right}_pop, 0))")
 
 
+def bound_ratio(bound: float) -> Fraction:
+    """A Dice bound as the exact fraction its decimal writes (0.8811 -> 8811/10000): the
+    integer tests of the SQL and of the numpy kernel (linkage/compare.py) both use it."""
+    return Fraction(str(bound))
+
+
 def dice_bound_sql(left: str, right: str, words: int, op: str, bound: float) -> str:
     """`Dice(A, B) op bound` without a division: 2|A & B| * d op n * (|A| + |B|) for the
     bound n / d as written, in exact integers, so a pair on the bound falls on the same side
     as its decimal says. A comparison level tests several bounds on one Dice: DuckDB computes
     the shared |A & B| once, and the test costs a multiplication (measured by `migralink
     bench compare`)."""
-    ratio = Fraction(str(bound))
+    ratio = bound_ratio(bound)
     common = common_bits_sql(left, right, words)
     return (f"(CAST({common} AS BIGINT) * {2 * ratio.denominator} {op} {ratio.numerator} * "
             f"CAST(nullif(l.{left}_pop + r.{right}_pop, 0) AS BIGINT))")
